@@ -1,0 +1,42 @@
+"""apexrl: distributed deep reinforcement learning around Ape-X (Horgan et al. 2018).
+
+Public API:
+    train_apex_dqn(config) -> summary dict       train Ape-X DQN on one machine
+    ApexDQNConfig, RunConfig, ReplayConfig, ActorConfig, DQNConfig   frozen configs
+    make_env, make_vector_env                    Gymnasium environments with standard preprocessing
+    PrioritizedReplay, ArrayStorage, FrameStorage, NStepAdder, SumTree   replay parts
+    dqn_loss                                     the n-step double-Q loss as a pure function
+"""
+
+from apexrl.config import ActorConfig, ApexDQNConfig, DQNConfig, ReplayConfig, RunConfig
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ActorConfig",
+    "ApexDQNConfig",
+    "DQNConfig",
+    "ReplayConfig",
+    "RunConfig",
+    "__version__",
+]
+
+
+def __getattr__(name: str):  # lazy: keep `import apexrl` light for actor processes and the CLI
+    if name == "train_apex_dqn":
+        from apexrl.algos.apex_dqn import train
+
+        return train
+    if name in ("make_env", "make_vector_env"):
+        import apexrl.envs as envs
+
+        return getattr(envs, name)
+    if name in ("PrioritizedReplay", "ArrayStorage", "FrameStorage", "NStepAdder", "SumTree"):
+        import apexrl.replay as replay
+
+        return getattr(replay, name)
+    if name == "dqn_loss":
+        from apexrl.losses import dqn_loss
+
+        return dqn_loss
+    raise AttributeError(f"module 'apexrl' has no attribute {name!r}")

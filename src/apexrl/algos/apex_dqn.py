@@ -1,0 +1,75 @@
+"""Ape-X DQN (Horgan et al. 2018, "Distributed Prioritized Experience Replay", arXiv 1803.00933).
+
+N actors explore with ε_i = 0.4^(1 + 7·i/(N−1)) and send n-step transitions with initial
+priorities to a central proportional prioritized replay; one learner trains a dueling network
+with the n-step double-Q loss and publishes parameters back. Code: the runtime
+(:mod:`apexrl.runtime`) with the DQN loss (:mod:`apexrl.losses.dqn`).
+
+Presets (``--preset NAME``) set every default for an environment family; any flag overrides:
+
+- ``cartpole``: tuned here for ``CartPole-v1`` on 2 CPU cores. Small MLP, Adam, learning-rate
+  decay, 2 actors, a samples-per-insert rate limit. Not from a paper.
+- ``minatar``: MinAtar (Young & Tian 2019) network (one 3×3×16 conv, 128 units) and replay
+  100K, target period 1000; Ape-X actors, loss and prioritized replay instead of uniform DQN.
+- ``atari``: the Ape-X paper's settings (n = 3, γ = 0.99, α = 0.6, β = 0.4, target period
+  2500, centered RMSProp lr 0.00025/4, decay 0.95, eps 1.5e-7, grad-norm clip 40, B = 50,
+  parameter pull every 400 frames, Nature CNN, dueling) with deviations for a few CPU cores:
+  batch 64 instead of 512, replay 1M instead of 2M, learning starts at 20K transitions
+  instead of 50K.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from apexrl.config import ActorConfig, ApexDQNConfig, DQNConfig, ReplayConfig, RunConfig
+from apexrl.runtime.trainer import train as _train
+
+CONFIG = ApexDQNConfig
+
+
+def cartpole() -> ApexDQNConfig:
+    """``CartPole-v1`` on 2 CPU cores (tuned here; see the module docstring)."""
+    return ApexDQNConfig(
+        run=RunConfig(env_id="CartPole-v1", total_env_frames=60_000, num_actors=2, eval_interval_frames=10_000,
+                      eval_episodes=10, final_eval_episodes=20, log_interval_s=2.0),
+        replay=ReplayConfig(replay_capacity=50_000, learning_starts=1_000, samples_per_insert=8.0),
+        actor=ActorConfig(envs_per_actor=1, local_buffer_size=50, param_update_period_frames=400),
+        learner=DQNConfig(n_step=3, gamma=0.99, batch_size=64, learning_rate=1e-3, learning_rate_final=1e-5,
+                          target_update_period=250, hidden_sizes=(256, 256), max_grad_norm=10.0),
+    )
+
+
+def minatar() -> ApexDQNConfig:
+    """MinAtar games (Young & Tian 2019 network and replay size; Ape-X runtime and loss)."""
+    return ApexDQNConfig(
+        run=RunConfig(env_id="MinAtar/Breakout-v1", total_env_frames=3_000_000, num_actors=2,
+                      eval_interval_frames=50_000, eval_episodes=10, final_eval_episodes=20,
+                      eval_max_episode_steps=10_000, log_interval_s=10.0),
+        replay=ReplayConfig(replay_capacity=100_000, learning_starts=5_000, samples_per_insert=8.0),
+        actor=ActorConfig(envs_per_actor=4, local_buffer_size=50, param_update_period_frames=400),
+        learner=DQNConfig(n_step=3, gamma=0.99, batch_size=64, learning_rate=2.5e-4, target_update_period=1000,
+                          hidden_sizes=(128,), max_grad_norm=10.0, optimizer="adam", optimizer_eps=1.5e-4),
+    )
+
+
+def atari() -> ApexDQNConfig:
+    """Atari 2600 (ALE) with DeepMind preprocessing; Ape-X paper settings scaled to a CPU."""
+    return ApexDQNConfig(
+        run=RunConfig(env_id="ALE/Pong-v5", total_env_frames=10_000_000, num_actors=2,
+                      eval_interval_frames=250_000, eval_episodes=3, final_eval_episodes=3, log_interval_s=10.0),
+        replay=ReplayConfig(replay_capacity=1_000_000, learning_starts=20_000),
+        actor=ActorConfig(envs_per_actor=4, local_buffer_size=50, param_update_period_frames=400),
+        learner=DQNConfig(n_step=3, gamma=0.99, batch_size=64, learning_rate=0.00025 / 4, optimizer="rmsprop",
+                          rmsprop_decay=0.95, optimizer_eps=1.5e-7, max_grad_norm=40.0, target_update_period=2500,
+                          hidden_sizes=(512,)),
+    )
+
+
+PRESETS: dict[str, Callable[[], ApexDQNConfig]] = {"cartpole": cartpole, "minatar": minatar, "atari": atari}
+
+
+def train(config: ApexDQNConfig) -> dict[str, Any]:
+    """Train Ape-X DQN; returns the run summary (see :func:`apexrl.runtime.trainer.train`)."""
+    return _train(config, algo="apex-dqn")

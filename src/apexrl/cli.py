@@ -1,0 +1,136 @@
+"""``apexrl`` command line.
+
+    apexrl train ALGO [--preset NAME] [--env ID] [--actors N] [--frames F] [--seed S] [--run-dir DIR] [...]
+    apexrl eval RUN_DIR [--episodes K] [--epsilon E] [--seed S]
+
+Every hyperparameter of the algorithm's frozen config is a flag (``apexrl train ALGO --help``);
+a preset sets the defaults, flags given on the command line override them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import dataclass
+from typing import Annotated
+
+import numpy as np
+import tyro
+from rich.console import Console
+
+from apexrl.algos import ALGORITHMS
+
+_err = Console(stderr=True)
+
+
+@dataclass(frozen=True)
+class EvalArgs:
+    """Evaluate a trained run's final network greedily on fresh environments."""
+
+    run_dir: tyro.conf.Positional[str]
+    """Run directory written by ``apexrl train``."""
+    episodes: int = 10
+    """Episodes to run."""
+    epsilon: Annotated[float | None, tyro.conf.arg(help="ε of the evaluation policy (default: the run's).")] = None
+    seed: int = 12345
+    """Seed of the evaluation environments."""
+
+    def __post_init__(self) -> None:
+        if self.episodes <= 0:
+            raise ValueError(f"invalid episodes={self.episodes!r} (--episodes): must be > 0")
+        if self.epsilon is not None and not 0.0 <= self.epsilon <= 1.0:
+            raise ValueError(f"invalid epsilon={self.epsilon!r} (--epsilon): must be in [0, 1]")
+
+
+def _fail(message: str) -> int:
+    _err.print(f"[bold red]error:[/] {message}", highlight=False)
+    return 2
+
+
+def cmd_train(argv: list[str]) -> int:
+    if not argv or argv[0].startswith("-"):
+        names = ", ".join(ALGORITHMS)
+        if argv and argv[0] in ("-h", "--help"):
+            print(f"usage: apexrl train ALGO [--preset NAME] [flags]\n\nalgorithms: {names}")
+            return 0
+        return _fail(f"apexrl train needs an algorithm name first: one of {names}")
+    algo, rest = argv[0], argv[1:]
+    if algo not in ALGORITHMS:
+        return _fail(f"unknown algorithm {algo!r}; available: {', '.join(ALGORITHMS)}")
+    module = ALGORITHMS[algo]
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--preset", default=None)
+    known, rest = pre.parse_known_args(rest)
+    default = module.CONFIG()
+    if known.preset is not None:
+        if known.preset not in module.PRESETS:
+            return _fail(f"unknown --preset {known.preset!r} for {algo}; available: {', '.join(module.PRESETS)}")
+        default = module.PRESETS[known.preset]()
+    try:
+        config = tyro.cli(module.CONFIG, default=default, args=rest, prog=f"apexrl train {algo}",
+                          description=(module.__doc__ or "").strip().split("\n\n")[0]
+                          + f"\n\nPresets (--preset NAME): {', '.join(module.PRESETS)}.")
+    except ValueError as exc:
+        return _fail(str(exc))
+    try:
+        summary = module.train(config)
+    except ValueError as exc:
+        return _fail(str(exc))
+    except RuntimeError as exc:
+        _err.print(f"[bold red]training stopped:[/] {exc}", highlight=False)
+        return 1
+    print(json.dumps({k: summary[k] for k in ("run_dir", "final_eval_return", "best_eval_return", "env_frames",
+                                              "learner_steps", "wall_s", "env_frames_per_s")}, indent=2))
+    return 0
+
+
+def cmd_eval(argv: list[str]) -> int:
+    try:
+        args = tyro.cli(EvalArgs, args=argv, prog="apexrl eval")
+    except ValueError as exc:
+        return _fail(str(exc))
+    from apexrl.runtime.policy import load_run_network
+    from apexrl.runtime.evaluator import evaluate
+
+    try:
+        network, config, env_kwargs = load_run_network(args.run_dir)
+    except (FileNotFoundError, ValueError) as exc:
+        return _fail(str(exc))
+    run = config.run
+    epsilon = run.eval_epsilon if args.epsilon is None else args.epsilon
+    returns = evaluate(network, run.env_id, args.episodes, epsilon=epsilon, seed=args.seed,
+                       max_episode_steps=run.eval_max_episode_steps, **env_kwargs)
+    result = {"run_dir": args.run_dir, "env_id": run.env_id, "episodes": args.episodes, "epsilon": epsilon,
+              "mean_return": float(np.mean(returns)), "std_return": float(np.std(returns)), "returns": returns}
+    with open(os.path.join(args.run_dir, "eval.json"), "w") as f:
+        json.dump(result, f, indent=2)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+USAGE = """usage: apexrl COMMAND ...
+
+commands:
+  train ALGO   train an agent (algorithms: {algos}); `apexrl train ALGO --help` lists every flag
+  eval RUN_DIR evaluate a trained run's network
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``apexrl`` command; returns the process exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE.format(algos=", ".join(ALGORITHMS)))
+        return 0 if argv else 2
+    command, rest = argv[0], argv[1:]
+    if command == "train":
+        return cmd_train(rest)
+    if command == "eval":
+        return cmd_eval(rest)
+    return _fail(f"unknown command {command!r}; expected 'train' or 'eval'")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,119 @@
+"""Metrics: ``metrics.csv`` rows, TensorBoard scalars and a live progress bar (rich).
+
+Metric names are grouped ``actor/…``, ``learner/…``, ``replay/…``, ``eval/…``. The CSV has
+one row per log interval with fixed columns (:data:`CSV_COLUMNS`); an empty cell means "no
+value in this interval" (for example no evaluation finished).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+from typing import Any
+
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+CSV_COLUMNS = (
+    "env_frames",
+    "env_steps",
+    "learner_steps",
+    "wall_s",
+    "episode_return",
+    "eval_return",
+    "env_frames_per_s",
+    "learner_steps_per_s",
+    "replay_size",
+    "episodes",
+    "loss",
+    "td_abs_mean",
+    "q_mean",
+    "learning_rate",
+)
+"""Columns of ``metrics.csv``, in order."""
+
+
+class MetricsLogger:
+    """Writes rows to ``<run_dir>/metrics.csv`` and, if asked, TensorBoard event files.
+
+    Args:
+        run_dir: existing directory.
+        tensorboard: also write TensorBoard scalars (step = ``env_frames``).
+        progress_total: total ``env_frames`` for the progress bar; ``None`` hides it.
+        append: append to an existing ``metrics.csv`` instead of starting a new one.
+    """
+
+    def __init__(self, run_dir: str, *, tensorboard: bool = True, progress_total: int | None = None,
+                 append: bool = False) -> None:
+        path = os.path.join(run_dir, "metrics.csv")
+        exists = append and os.path.exists(path)
+        self._file = open(path, "a" if exists else "w", newline="")
+        self._csv = csv.DictWriter(self._file, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+        if not exists:
+            self._csv.writeheader()
+            self._file.flush()
+        self._tb = None
+        if tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._tb = SummaryWriter(log_dir=run_dir)
+        self._progress: Progress | None = None
+        if progress_total is not None:
+            self._progress = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                TextColumn("{task.completed:,.0f}/{task.total:,.0f} frames"),
+                TextColumn("{task.fields[fps]:>7,.0f} frames/s"),
+                TextColumn("{task.fields[lps]:>6,.1f} updates/s"),
+                TextColumn("return {task.fields[ret]}"),
+                TextColumn("eval {task.fields[ev]}"),
+                TimeElapsedColumn(),
+                transient=False,
+            )
+            self._task = self._progress.add_task("train", total=progress_total, fps=0.0, lps=0.0, ret="-", ev="-")
+            self._progress.start()
+
+    def log(self, row: dict[str, Any], scalars: dict[str, float] | None = None) -> None:
+        """Write one CSV row (keys of :data:`CSV_COLUMNS`) and TensorBoard scalars."""
+        clean = {k: _fmt(row.get(k)) for k in CSV_COLUMNS}
+        self._csv.writerow(clean)
+        self._file.flush()
+        step = int(row.get("env_frames", 0))
+        if self._tb is not None:
+            for key, value in (scalars or {}).items():
+                if value is not None and math.isfinite(float(value)):
+                    self._tb.add_scalar(key, float(value), step)
+            self._tb.flush()
+        self.progress(row)
+
+    def progress(self, row: dict[str, Any]) -> None:
+        """Refresh the progress bar from a row (no file output)."""
+        if self._progress is None:
+            return
+        ret = row.get("episode_return")
+        ev = row.get("eval_return")
+        self._progress.update(
+            self._task,
+            completed=int(row.get("env_frames", 0)),
+            fps=float(row.get("env_frames_per_s") or 0.0),
+            lps=float(row.get("learner_steps_per_s") or 0.0),
+            ret="-" if ret is None else f"{ret:.1f}",
+            ev="-" if ev is None else f"{ev:.1f}",
+        )
+
+    def close(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+        if self._tb is not None:
+            self._tb.close()
+            self._tb = None
+        self._file.close()
+
+
+def _fmt(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return value

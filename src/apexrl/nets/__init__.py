@@ -1,0 +1,19 @@
+"""Neural networks: torsos (MLP, Nature CNN, MinAtar conv) and Q heads (plain, dueling).
+
+Built from :mod:`torch.nn` layers. Every torso maps observations ``[B, *obs_shape]`` (any
+dtype; pixels in ``uint8`` are scaled by 1/255 inside) to features ``[B, D]`` ``float32``.
+"""
+
+from apexrl.nets.q import DuelingHead, LinearHead, QNetwork, build_q_network
+from apexrl.nets.torsos import MinAtarTorso, MLPTorso, NatureCNNTorso, build_torso
+
+__all__ = [
+    "DuelingHead",
+    "LinearHead",
+    "MLPTorso",
+    "MinAtarTorso",
+    "NatureCNNTorso",
+    "QNetwork",
+    "build_q_network",
+    "build_torso",
+]

@@ -1,0 +1,90 @@
+"""Torsos: observation ``[B, *obs_shape]`` → features ``[B, D]`` ``float32``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+
+class MLPTorso(nn.Module):
+    """Fully connected ReLU layers for vector observations.
+
+    Input ``[B, *obs_shape]`` (flattened), output ``[B, hidden_sizes[-1]]`` float32.
+    """
+
+    def __init__(self, obs_shape: Sequence[int], hidden_sizes: Sequence[int]) -> None:
+        super().__init__()
+        in_dim = 1
+        for d in obs_shape:
+            in_dim *= int(d)
+        layers: list[nn.Module] = [nn.Flatten()]
+        for h in hidden_sizes:
+            layers += [nn.Linear(in_dim, h), nn.ReLU()]
+            in_dim = h
+        self.net = nn.Sequential(*layers)
+        self.out_dim = in_dim
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.net(obs.float())
+
+
+class NatureCNNTorso(nn.Module):
+    """The DQN Nature CNN (Mnih et al. 2015) for ``[B, 4, 84, 84]`` ``uint8`` frames.
+
+    conv 32×8×8/4 → conv 64×4×4/2 → conv 64×3×3/1 → linear ``hidden`` (512), ReLU after each.
+    Pixels are scaled by 1/255. Output ``[B, hidden]`` float32.
+    """
+
+    def __init__(self, obs_shape: Sequence[int], hidden: int = 512) -> None:
+        super().__init__()
+        c = int(obs_shape[0])
+        self.convs = nn.Sequential(
+            nn.Conv2d(c, 32, 8, stride=4), nn.ReLU(),
+            nn.Conv2d(32, 64, 4, stride=2), nn.ReLU(),
+            nn.Conv2d(64, 64, 3, stride=1), nn.ReLU(),
+            nn.Flatten(),
+        )
+        with torch.no_grad():
+            n = self.convs(torch.zeros(1, *obs_shape)).shape[1]
+        self.fc = nn.Sequential(nn.Linear(n, hidden), nn.ReLU())
+        self.out_dim = hidden
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.convs(obs.float() * (1.0 / 255.0)))
+
+
+class MinAtarTorso(nn.Module):
+    """The MinAtar network (Young & Tian 2019): one 3×3 conv with 16 channels, then a
+    ``hidden``-unit (128) linear layer, ReLU after each. Input ``[B, k, 10, 10]`` (bool/uint8)."""
+
+    def __init__(self, obs_shape: Sequence[int], hidden: int = 128) -> None:
+        super().__init__()
+        c, h, w = (int(d) for d in obs_shape)
+        self.conv = nn.Sequential(nn.Conv2d(c, 16, 3, stride=1), nn.ReLU(), nn.Flatten())
+        self.fc = nn.Sequential(nn.Linear(16 * (h - 2) * (w - 2), hidden), nn.ReLU())
+        self.out_dim = hidden
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.conv(obs.float()))
+
+
+def build_torso(kind: str, obs_shape: Sequence[int], hidden_sizes: Sequence[int]) -> nn.Module:
+    """Torso for an environment kind: ``atari`` → Nature CNN, ``minatar`` → MinAtar conv,
+    ``vector`` → MLP. The conv torsos use ``hidden_sizes[-1]`` as their hidden width.
+
+    Raises:
+        ValueError: unknown ``kind`` or an observation shape the torso cannot take.
+    """
+    if kind == "atari":
+        if len(obs_shape) != 3:
+            raise ValueError(f"Nature CNN needs [C, H, W] observations, got shape {tuple(obs_shape)}")
+        return NatureCNNTorso(obs_shape, hidden_sizes[-1])
+    if kind == "minatar":
+        if len(obs_shape) != 3:
+            raise ValueError(f"MinAtar torso needs [C, 10, 10] observations, got shape {tuple(obs_shape)}")
+        return MinAtarTorso(obs_shape, hidden_sizes[-1])
+    if kind == "vector":
+        return MLPTorso(obs_shape, hidden_sizes)
+    raise ValueError(f"unknown torso kind {kind!r}: expected 'atari', 'minatar' or 'vector'")

@@ -1,0 +1,181 @@
+"""The Ape-X actor (Horgan et al. 2018, Algorithm 1), the same code in every backend.
+
+An actor steps ``envs_per_actor`` environments with one batched forward pass per step,
+acts ε-greedily with its own ε_i, builds n-step transitions with initial priorities
+computed from its own Q-values, and hands them over in messages of ``local_buffer_size``
+(B = 50) transitions. Every ``param_update_period_frames`` emulator frames it pulls the newest
+published parameters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from apexrl.config import ApexDQNConfig
+from apexrl.envs import EnvSpecInfo, completed_episodes, final_observations, make_vector_env
+from apexrl.nets import build_q_network
+from apexrl.replay import NStepAdder, concat_items
+from apexrl.runtime.params import SharedParams
+from apexrl.types import FrameTransitions, Transitions
+
+
+def apex_epsilon(index: int, num_actors: int, epsilon: float = 0.4, alpha: float = 7.0) -> float:
+    """Per-actor exploration rate ε_i = ε^(1 + α·i/(N−1)) (Horgan et al. 2018, §4.1).
+
+    With one actor (N = 1) the actor gets ε itself.
+
+    Raises:
+        ValueError: ``index`` outside ``[0, num_actors)``.
+    """
+    if not 0 <= index < num_actors:
+        raise ValueError(f"actor index {index} outside [0, {num_actors})")
+    if num_actors == 1:
+        return float(epsilon)
+    return float(epsilon ** (1.0 + alpha * index / (num_actors - 1)))
+
+
+def frames_per_step(kind: str) -> int:
+    """Emulator frames per agent step: 4 on Atari (frame skip), 1 elsewhere."""
+    return 4 if kind == "atari" else 1
+
+
+@dataclass
+class ActorMessage:
+    """One hand-over from an actor to the replay.
+
+    ``items`` holds ``B`` transitions (:class:`Transitions` or :class:`FrameTransitions`),
+    ``priorities`` ``[B]`` float32 initial |δ|, ``env_steps`` the agent steps taken since the
+    previous message (all of the actor's envs together), ``episodes`` the (raw return, length)
+    of episodes finished since then.
+    """
+
+    actor: int
+    items: Transitions | FrameTransitions
+    priorities: np.ndarray
+    env_steps: int
+    episodes: list[tuple[float, int]] = field(default_factory=list)
+    param_version: int = 0
+
+
+@dataclass
+class ActorFailure:
+    """Sent instead of a message when an actor's loop raised; the run stops with ``error``."""
+
+    actor: int
+    error: str
+    traceback: str
+
+
+class Actor:
+    """One Ape-X actor.
+
+    Args:
+        config: the run's configuration.
+        info: the environment's shapes (from :func:`apexrl.envs.env_info`).
+        index: this actor's index ``i`` in ``[0, num_actors)``; it sets ε_i and the env seeds.
+        params: where the learner publishes parameters.
+        epsilon: override of ε_i (the evaluator uses the evaluation ε).
+    """
+
+    def __init__(self, config: ApexDQNConfig, info: EnvSpecInfo, index: int, params: SharedParams,
+                 epsilon: float | None = None) -> None:
+        run, acfg, lcfg = config.run, config.actor, config.learner
+        self.index = index
+        self.num_envs = acfg.envs_per_actor
+        self.epsilon = apex_epsilon(index, run.num_actors, acfg.epsilon, acfg.epsilon_alpha) \
+            if epsilon is None else epsilon
+        seed = run.seed * 1_000_003 + 10_007 * (index + 1)
+        self.rng = np.random.default_rng(seed)
+        self.envs = make_vector_env(run.env_id, self.num_envs, seed, training=True, context=f"actor {index}",
+                                    **_env_kwargs(config, info))
+        self.net = build_q_network(info.kind, info.obs_shape, int(info.num_actions), lcfg.hidden_sizes,
+                                   lcfg.dueling)
+        self.net.eval()
+        self.params = params
+        self.param_version = params.pull(self.net)
+        self.adder = NStepAdder(self.num_envs, lcfg.n_step, lcfg.gamma, frame_stack=info.kind == "atari",
+                                stream_offset=index * self.num_envs)
+        self.frames_per_step = frames_per_step(info.kind)
+        self.buffer_size = acfg.local_buffer_size
+        self.param_period = acfg.param_update_period_frames
+        self._frames_since_pull = 0
+        self._pending: list[Any] = []
+        self._pending_prio: list[np.ndarray] = []
+        self._pending_count = 0
+        self._steps = 0
+        self._episodes: list[tuple[float, int]] = []
+        self.obs, _ = self.envs.reset(seed=seed)
+        self.q = self._forward(self.obs)
+
+    def _forward(self, obs: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return self.net(torch.from_numpy(np.asarray(obs))).numpy()
+
+    def _act(self, q: np.ndarray) -> np.ndarray:
+        actions = q.argmax(axis=1)
+        explore = self.rng.random(self.num_envs) < self.epsilon
+        if explore.any():
+            actions[explore] = self.rng.integers(0, q.shape[1], size=int(explore.sum()))
+        return actions
+
+    def step(self) -> ActorMessage | None:
+        """Take one step in every environment; return a message once B transitions are ready."""
+        actions = self._act(self.q)
+        next_obs, reward, terminated, truncated, info = self.envs.step(actions)
+        done = terminated | truncated
+        q_next = self._forward(next_obs)
+        next_value = q_next.max(axis=1)
+        true_next = next_obs
+        if done.any():
+            true_next = final_observations(next_obs, info, done)
+            cut = truncated & ~terminated  # bootstrap from the final observation
+            if cut.any():
+                next_value = next_value.copy()
+                next_value[cut] = self._forward(true_next[cut]).max(axis=1)
+            for _, ret, length in completed_episodes(info):
+                self._episodes.append((float(ret), int(length)))
+        q_taken = self.q[np.arange(self.num_envs), actions]
+        items, prio = self.adder.add(self.obs, actions, reward, true_next, terminated, truncated,
+                                     q_taken=q_taken, next_value=next_value)
+        self.obs, self.q = next_obs, q_next
+        self._steps += self.num_envs
+        count = len(items.action)
+        if count:
+            self._pending.append(items)
+            self._pending_prio.append(prio)
+            self._pending_count += count
+        elif isinstance(items, FrameTransitions) and len(items.frames):
+            self._pending.append(items)  # frames must reach replay before the transitions using them
+        self._frames_since_pull += self.num_envs * self.frames_per_step
+        if self._frames_since_pull >= self.param_period:
+            self._frames_since_pull = 0
+            self.param_version = self.params.pull(self.net, self.param_version)
+        if self._pending_count >= self.buffer_size:
+            return self._flush()
+        return None
+
+    def _flush(self) -> ActorMessage:
+        message = ActorMessage(
+            actor=self.index,
+            items=concat_items(self._pending),
+            priorities=np.concatenate(self._pending_prio).astype(np.float32),
+            env_steps=self._steps,
+            episodes=self._episodes,
+            param_version=self.param_version,
+        )
+        self._pending, self._pending_prio, self._pending_count = [], [], 0
+        self._steps, self._episodes = 0, []
+        return message
+
+    def close(self) -> None:
+        self.envs.close()
+
+
+def _env_kwargs(config: ApexDQNConfig, info: EnvSpecInfo) -> dict[str, Any]:
+    if info.kind == "atari":
+        return {"repeat_action_probability": config.actor.repeat_action_probability}
+    return {}

@@ -1,0 +1,77 @@
+"""Greedy evaluation on separate environment instances: full games, raw rewards.
+
+An evaluator is an actor that never writes to replay: ε-greedy with a small ε (Ape-X: 0.001),
+environments made with ``training=False`` (no reward clipping, no end-of-life terminal).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from apexrl.envs import completed_episodes, make_vector_env
+
+
+def evaluate(network: nn.Module, env_id: str, episodes: int, *, epsilon: float = 0.001, seed: int = 0,
+             max_episode_steps: int = 27_000, max_parallel: int = 16, **env_kwargs: Any) -> list[float]:
+    """Run ``episodes`` evaluation episodes and return their raw returns.
+
+    Episodes run ``max_parallel`` at a time in a vector env with one batched forward pass per
+    step; each sub-env counts only episodes it starts while more are needed, so short episodes
+    are not favoured. An episode reaching ``max_episode_steps`` agent steps is cut and its
+    return so far is counted.
+
+    Args:
+        network: ``obs [B, *obs_shape] -> q [B, A]``.
+        env_id: Gymnasium id. seed: seeds env i with ``seed + i``.
+
+    Returns: list of ``episodes`` floats (raw, unclipped episode returns).
+    """
+    if episodes <= 0:
+        raise ValueError(f"episodes must be > 0, got {episodes}")
+    returns: list[float] = []
+    rng = np.random.default_rng(seed)
+    remaining = episodes
+    batch_index = 0
+    while remaining > 0:
+        n = min(max_parallel, remaining)
+        returns += _evaluate_batch(network, env_id, n, epsilon, seed + 7919 * batch_index, max_episode_steps,
+                                   rng, env_kwargs)
+        remaining -= n
+        batch_index += 1
+    return returns
+
+
+def _evaluate_batch(network: nn.Module, env_id: str, n: int, epsilon: float, seed: int, max_steps: int,
+                    rng: np.random.Generator, env_kwargs: dict[str, Any]) -> list[float]:
+    envs = make_vector_env(env_id, n, seed, training=False, context="evaluator", **env_kwargs)
+    try:
+        obs, _ = envs.reset(seed=seed)
+        running = np.ones(n, dtype=bool)
+        partial = np.zeros(n, dtype=np.float64)
+        steps = 0
+        result: dict[int, float] = {}
+        num_actions = int(envs.single_action_space.n)
+        while running.any():
+            with torch.inference_mode():
+                q = network(torch.from_numpy(np.asarray(obs))).numpy()
+            actions = q.argmax(axis=1)
+            explore = rng.random(n) < epsilon
+            actions[explore] = rng.integers(0, num_actions, size=int(explore.sum()))
+            obs, reward, terminated, truncated, info = envs.step(actions)
+            partial += np.asarray(reward, dtype=np.float64)
+            steps += 1
+            for i, ret, _ in completed_episodes(info):
+                if running[i]:
+                    result[i] = float(ret)
+                    running[i] = False
+            if steps >= max_steps:
+                for i in np.flatnonzero(running):
+                    result[int(i)] = float(partial[i])
+                running[:] = False
+        return [result[i] for i in range(n)]
+    finally:
+        envs.close()

@@ -1,0 +1,84 @@
+"""The Ape-X learner (Horgan et al. 2018, Algorithm 2) for the DQN family.
+
+One :meth:`DQNLearner.update` is one learner step: the loss on a sampled batch
+(:func:`apexrl.losses.dqn_loss`), a gradient step with global-norm clipping, a hard target
+copy every ``target_update_period`` learner steps, and the new priorities |δ| returned for the
+replay to store.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import torch
+
+from apexrl.config import DQNConfig
+from apexrl.envs import EnvSpecInfo
+from apexrl.losses import TorchBatch, dqn_loss
+from apexrl.nets import QNetwork, build_q_network
+from apexrl.types import SampledBatch
+
+
+class DQNLearner:
+    """Holds the online network θ, the target network θ⁻ and the optimizer.
+
+    Args:
+        config: the learning rule's settings.
+        info: environment shapes (``kind``, ``obs_shape``, ``num_actions``).
+        seed: seeds the network initialisation.
+    """
+
+    def __init__(self, config: DQNConfig, info: EnvSpecInfo, seed: int = 0) -> None:
+        self.config = config
+        torch.manual_seed(seed)
+        self.online: QNetwork = build_q_network(info.kind, info.obs_shape, int(info.num_actions),
+                                                config.hidden_sizes, config.dueling)
+        self.target: QNetwork = copy.deepcopy(self.online)
+        self.target.requires_grad_(False)
+        params = list(self.online.parameters())
+        if config.optimizer == "adam":
+            self.optimizer: torch.optim.Optimizer = torch.optim.Adam(params, lr=config.learning_rate,
+                                                                     eps=config.optimizer_eps)
+        else:
+            self.optimizer = torch.optim.RMSprop(params, lr=config.learning_rate, alpha=config.rmsprop_decay,
+                                                 eps=config.optimizer_eps, centered=True)
+        self.steps = 0
+        self.skipped_updates = 0
+
+    def set_learning_rate(self, lr: float) -> None:
+        """Set the optimizer's step size (for schedules)."""
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
+    def update(self, sample: SampledBatch) -> tuple[np.ndarray, dict[str, float]]:
+        """One learner step on a sampled batch.
+
+        Returns ``(priorities [B] float32 |δ|, metrics)``. A non-finite loss or gradient skips
+        the parameter update (counted in ``skipped_updates``); priorities are then the
+        previous ones' stand-in of |δ| with non-finite values replaced by 0.
+        """
+        d = sample.data
+        batch = TorchBatch(
+            obs=torch.from_numpy(d.obs),
+            action=torch.from_numpy(d.action),
+            reward=torch.from_numpy(d.reward),
+            discount=torch.from_numpy(d.discount),
+            next_obs=torch.from_numpy(d.next_obs),
+            weights=torch.from_numpy(sample.weights),
+        )
+        out = dqn_loss(self.online, self.target, batch, double=self.config.double, loss_type=self.config.loss)
+        self.optimizer.zero_grad(set_to_none=True)
+        out.loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.online.parameters(), self.config.max_grad_norm)
+        metrics = dict(out.metrics)
+        metrics["learner/grad_norm"] = float(grad_norm)
+        if torch.isfinite(out.loss) and torch.isfinite(grad_norm):
+            self.optimizer.step()
+        else:
+            self.skipped_updates += 1
+        self.steps += 1
+        if self.steps % self.config.target_update_period == 0:
+            self.target.load_state_dict(self.online.state_dict())
+        priorities = np.nan_to_num(out.priorities.numpy(), nan=0.0, posinf=0.0, neginf=0.0)
+        return priorities.astype(np.float32, copy=False), metrics

@@ -1,0 +1,75 @@
+"""Parameter publication from the learner to actors through shared memory.
+
+The learner writes a flat ``float32`` copy of its network's parameters into one shared tensor
+guarded by a sequence lock (an even version number means the buffer is stable). Actors copy
+the buffer when the version they hold is older. The same object works inside one process
+(``local`` backend) and across spawned processes (``mp`` backend): the tensor is moved to
+shared memory and the version lives in a :class:`multiprocessing.Value`.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import time
+from typing import Any
+
+import torch
+from torch import nn
+
+
+class SharedParams:
+    """A versioned, shared flat copy of a network's parameters.
+
+    Args:
+        template: a network with the shapes to publish; its current values are not copied.
+        ctx: multiprocessing context providing ``Value`` (spawn in the ``mp`` backend).
+
+    ``version`` counts publications: 0 means nothing published yet.
+    """
+
+    def __init__(self, template: nn.Module, ctx: Any = None) -> None:
+        numel = sum(p.numel() for p in template.parameters())
+        self.buffer = torch.zeros(numel, dtype=torch.float32).share_memory_()
+        self._seq = (ctx or mp).Value("q", 0, lock=False)
+
+    @property
+    def version(self) -> int:
+        """Number of completed publications."""
+        return int(self._seq.value) // 2
+
+    def publish(self, network: nn.Module) -> bool:
+        """Copy ``network``'s parameters into the shared buffer.
+
+        Returns False, publishing nothing, if any parameter is NaN or infinite (NaN parameters
+        are never sent to actors).
+        """
+        flat = torch.nn.utils.parameters_to_vector([p.detach() for p in network.parameters()])
+        if not bool(torch.isfinite(flat).all()):
+            return False
+        self._seq.value += 1  # odd: writing
+        self.buffer.copy_(flat)
+        self._seq.value += 1  # even: stable
+        return True
+
+    def pull(self, network: nn.Module, have_version: int = -1, timeout_s: float = 5.0) -> int:
+        """Load the newest published parameters into ``network`` if newer than ``have_version``.
+
+        Returns the version now held (``have_version`` when nothing newer, 0 if none published).
+
+        Raises:
+            TimeoutError: the buffer stayed mid-write for ``timeout_s`` seconds.
+        """
+        deadline = time.monotonic() + timeout_s
+        while True:
+            before = int(self._seq.value)
+            if before < 2 or before // 2 <= have_version:  # nothing (newer) to take
+                return max(have_version, 0)
+            if before % 2 == 0:
+                flat = self.buffer.clone()
+                if int(self._seq.value) == before:
+                    with torch.no_grad():
+                        torch.nn.utils.vector_to_parameters(flat, network.parameters())
+                    return before // 2
+            if time.monotonic() > deadline:
+                raise TimeoutError("parameter buffer stayed mid-write; is the learner stuck?")
+            time.sleep(0.0005)

@@ -1,0 +1,61 @@
+"""Per-actor ε (Ape-X) and parameter publication through shared memory."""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from apexrl.runtime.actor import apex_epsilon
+from apexrl.runtime.params import SharedParams
+
+
+@pytest.mark.parametrize("n", [2, 3, 8, 360])
+def test_apex_epsilon_formula(n):
+    for i in range(n):
+        expected = 0.4 ** (1 + 7 * i / (n - 1))
+        assert apex_epsilon(i, n) == pytest.approx(expected, rel=1e-12)
+    assert apex_epsilon(0, n) == pytest.approx(0.4)
+    assert apex_epsilon(n - 1, n) == pytest.approx(0.4**8)
+    values = [apex_epsilon(i, n) for i in range(n)]
+    assert values == sorted(values, reverse=True)
+
+
+def test_apex_epsilon_hand_values_and_errors():
+    assert apex_epsilon(1, 3) == pytest.approx(0.4**4.5)
+    assert apex_epsilon(0, 1) == 0.4
+    assert apex_epsilon(2, 5, epsilon=0.5, alpha=2.0) == pytest.approx(0.5**2)
+    with pytest.raises(ValueError, match="actor index 3"):
+        apex_epsilon(3, 3)
+
+
+def test_shared_params_publish_pull_roundtrip_and_versions():
+    torch.manual_seed(0)
+    src, dst = nn.Linear(4, 3), nn.Linear(4, 3)
+    params = SharedParams(src)
+    assert params.version == 0
+    assert params.pull(dst) == 0  # nothing published yet
+    assert params.publish(src)
+    assert params.version == 1
+    assert params.pull(dst, have_version=0) == 1
+    for a, b in zip(src.parameters(), dst.parameters()):
+        assert torch.equal(a, b)
+    # nothing newer: nothing copied
+    with torch.no_grad():
+        dst.weight.zero_()
+    assert params.pull(dst, have_version=1) == 1
+    assert torch.all(dst.weight == 0)
+
+
+def test_nan_parameters_are_never_published():
+    src, dst = nn.Linear(2, 2), nn.Linear(2, 2)
+    params = SharedParams(src)
+    assert params.publish(src)
+    good = params.buffer.clone()
+    with torch.no_grad():
+        src.weight[0, 0] = math.nan
+    assert not params.publish(src)
+    assert params.version == 1
+    assert torch.equal(params.buffer, good)
+    params.pull(dst)
+    assert torch.isfinite(dst.weight).all()
