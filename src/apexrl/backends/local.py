@@ -8,7 +8,7 @@ from torch import nn
 
 from apexrl.config import ApexDQNConfig
 from apexrl.envs import EnvSpecInfo
-from apexrl.runtime.actor import Actor, ActorMessage
+from apexrl.runtime.actor import Actor, ActorError, ActorMessage
 from apexrl.runtime.evaluator import evaluate
 from apexrl.runtime.params import SharedParams
 
@@ -27,10 +27,13 @@ class LocalSource:
         """Return one message when ``max_messages > 0`` (running the actor to produce it)."""
         if max_messages <= 0 or self.actor is None:
             return []
-        while True:
-            message = self.actor.step()
-            if message is not None:
-                return [message]
+        try:
+            while True:
+                message = self.actor.step()
+                if message is not None:
+                    return [message]
+        except Exception as exc:
+            raise ActorError(f"actor 0 failed: {type(exc).__name__}: {exc}") from exc
 
     def restarts(self) -> int:
         return 0

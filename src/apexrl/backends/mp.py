@@ -19,13 +19,10 @@ import torch
 from apexrl.config import ApexDQNConfig
 from apexrl.envs import EnvSpecInfo
 from apexrl.nets import build_q_network
-from apexrl.runtime.actor import Actor, ActorFailure, ActorMessage
+from apexrl.runtime.actor import Actor, ActorError, ActorFailure, ActorMessage
 from apexrl.runtime.evaluator import evaluate
 from apexrl.runtime.params import SharedParams
 
-
-class ActorProcessError(RuntimeError):
-    """An actor process failed; the message names the actor and its error."""
 
 
 def _actor_main(config: ApexDQNConfig, info: EnvSpecInfo, index: int, params: SharedParams, out: Any,
@@ -54,6 +51,12 @@ def _actor_main(config: ApexDQNConfig, info: EnvSpecInfo, index: int, params: Sh
             actor.close()
 
 
+def _failure(report: ActorFailure) -> ActorError:
+    error = ActorError(f"actor {report.actor} failed: {report.error}")
+    error.remote_traceback = report.traceback  # type: ignore[attr-defined]
+    return error
+
+
 class ProcessSource:
     """``num_actors`` actor processes feeding one bounded queue."""
 
@@ -75,7 +78,7 @@ class ProcessSource:
         """Up to ``max_messages`` messages; waits up to ``timeout`` s for the first one.
 
         Raises:
-            ActorProcessError: an actor reported a failure or died.
+            ActorError: an actor reported a failure or died.
         """
         if max_messages <= 0:
             if timeout > 0:
@@ -92,7 +95,7 @@ class ProcessSource:
             pass
         for m in messages:
             if isinstance(m, ActorFailure):
-                raise ActorProcessError(f"actor {m.actor} failed: {m.error}\n{m.traceback}")
+                raise _failure(m)
         if not messages:
             self._check_alive()
         return messages
@@ -103,10 +106,10 @@ class ProcessSource:
                 try:  # a failure report may be waiting in the queue
                     m = self.queue.get(timeout=0.5)
                     if isinstance(m, ActorFailure):
-                        raise ActorProcessError(f"actor {m.actor} failed: {m.error}\n{m.traceback}")
+                        raise _failure(m)
                 except queue_lib.Empty:
                     pass
-                raise ActorProcessError(f"actor {i} exited unexpectedly with code {p.exitcode}")
+                raise ActorError(f"actor {i} exited unexpectedly with code {p.exitcode}")
 
     def restarts(self) -> int:
         return 0

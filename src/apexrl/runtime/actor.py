@@ -61,6 +61,11 @@ class ActorMessage:
     param_version: int = 0
 
 
+class ActorError(RuntimeError):
+    """An actor failed (its environment raised, for example on a NaN observation); the run stops.
+    The message names the actor and the original error."""
+
+
 @dataclass
 class ActorFailure:
     """Sent instead of a message when an actor's loop raised; the run stops with ``error``."""

@@ -88,7 +88,7 @@ def train(config: ApexDQNConfig, algo: str = "apex-dqn") -> dict[str, Any]:
     Raises:
         ValueError: unknown env id (with Gymnasium's suggestions), a non-discrete action space,
             an occupied run directory.
-        apexrl.backends.mp.ActorProcessError: an actor failed (for example a NaN observation).
+        apexrl.runtime.actor.ActorError: an actor failed (for example a NaN observation).
     """
     start = time.monotonic()
     run, rcfg, lcfg = config.run, config.replay, config.learner

@@ -1,0 +1,46 @@
+"""Environments: Gymnasium ids made ready for Ape-X actors.
+
+* :func:`make_env` / :func:`make_vector_env`: any Gymnasium id (also ``module:EnvId``),
+  with DeepMind preprocessing for ``ALE/*`` (Mnih et al. 2015), channel-first ``uint8``
+  observations for ``MinAtar/*`` (Young & Tian 2019), ``float32`` vectors otherwise,
+  raw-return episode statistics and run-time validation (:class:`EnvError`).
+* :func:`final_observations` / :func:`completed_episodes`: read a same-step-autoreset
+  vector env's ``info``.
+* :func:`check_env_id`, :func:`env_info`, :func:`require_discrete`: fail fast before any
+  process starts.
+"""
+
+from apexrl.envs.atari import EpisodicLifeEnv, wrap_atari, wrap_deepmind
+from apexrl.envs.checks import EnvError, ValidatedEnv
+from apexrl.envs.make import (
+    EnvKind,
+    EnvSpecInfo,
+    check_env_id,
+    completed_episodes,
+    env_info,
+    env_kind,
+    final_observations,
+    make_env,
+    make_vector_env,
+    register_env_families,
+    require_discrete,
+)
+
+__all__ = [
+    "EnvError",
+    "EnvKind",
+    "EnvSpecInfo",
+    "EpisodicLifeEnv",
+    "ValidatedEnv",
+    "check_env_id",
+    "completed_episodes",
+    "env_info",
+    "env_kind",
+    "final_observations",
+    "make_env",
+    "make_vector_env",
+    "register_env_families",
+    "require_discrete",
+    "wrap_atari",
+    "wrap_deepmind",
+]
