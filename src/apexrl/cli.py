@@ -22,7 +22,7 @@ from rich.console import Console
 
 from apexrl.algos import ALGORITHMS
 
-_err = Console(stderr=True)
+_err = Console(stderr=True, soft_wrap=True)
 
 
 @dataclass(frozen=True)
