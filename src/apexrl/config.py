@@ -100,7 +100,7 @@ class ReplayConfig:
     samples_per_insert: float = 0.0
     """Rate limit: target learner samples (batch × steps) per inserted transition; the learner waits
     when below it and actors are throttled when above it. 0 = no limit (Ape-X default behaviour)."""
-    samples_per_insert_tolerance: float = 0.5
+    samples_per_insert_tolerance: float = 0.1
     """Allowed relative deviation from ``samples_per_insert`` before anyone waits."""
 
     def __post_init__(self) -> None:

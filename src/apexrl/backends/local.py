@@ -51,9 +51,9 @@ class LocalEvaluator:
         self.config = config
         self.network = network
         self.env_kwargs = env_kwargs
-        self._results: list[tuple[dict[str, int], list[float]]] = []
+        self._results: list[tuple[dict[str, float], list[float]]] = []
 
-    def request(self, tag: dict[str, int]) -> bool:
+    def request(self, tag: dict[str, float]) -> bool:
         run = self.config.run
         returns = evaluate(self.network, run.env_id, run.eval_episodes, epsilon=run.eval_epsilon,
                            seed=run.seed + 100_000 + len(self._results), max_episode_steps=run.eval_max_episode_steps,
@@ -61,7 +61,7 @@ class LocalEvaluator:
         self._results.append((tag, returns))
         return True
 
-    def poll(self) -> list[tuple[dict[str, int], list[float]]]:
+    def poll(self) -> list[tuple[dict[str, float], list[float]]]:
         results, self._results = self._results, []
         return results
 

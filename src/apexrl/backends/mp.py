@@ -168,14 +168,14 @@ class ProcessEvaluator:
                                    name="apexrl-evaluator", daemon=True)
         self.process.start()
 
-    def request(self, tag: dict[str, int]) -> bool:
+    def request(self, tag: dict[str, float]) -> bool:
         if self.busy:
             return False
         self.requests.put(tag)
         self.busy = True
         return True
 
-    def poll(self) -> list[tuple[dict[str, int], list[float]]]:
+    def poll(self) -> list[tuple[dict[str, float], list[float]]]:
         out = []
         try:
             while True:

@@ -14,6 +14,7 @@ import json
 import multiprocessing as mp
 import os
 import re
+import resource
 import time
 from typing import Any
 
@@ -130,7 +131,7 @@ def train(config: ApexDQNConfig, algo: str = "apex-dqn") -> dict[str, Any]:
     limiter = RateLimiter(rcfg.samples_per_insert, rcfg.samples_per_insert_tolerance, lcfg.batch_size)
     env_steps = learner_steps = episodes = 0
     recent_returns: list[float] = []
-    eval_history: list[tuple[int, int, float]] = []
+    eval_history: list[dict[str, float]] = []
     pending_eval: float | None = None
     last_metrics: dict[str, float] = {}
     next_eval = run.eval_interval_frames if run.eval_interval_frames > 0 else None
@@ -176,11 +177,12 @@ def train(config: ApexDQNConfig, algo: str = "apex-dqn") -> dict[str, Any]:
             env_frames = env_steps * fps
             if next_eval is not None and env_frames >= next_eval:
                 params.publish(learner.online)  # the evaluator reads the newest parameters
-                if evaluator.request({"env_frames": env_frames, "learner_steps": learner_steps}):
+                if evaluator.request({"env_frames": env_frames, "learner_steps": learner_steps,
+                                      "wall_s": round(time.monotonic() - start, 3)}):
                     next_eval = env_frames + run.eval_interval_frames
             for tag, returns in evaluator.poll():
                 mean = float(np.mean(returns))
-                eval_history.append((tag["env_frames"], tag["learner_steps"], mean))
+                eval_history.append({**tag, "eval_return": mean})
                 pending_eval = mean
                 if run.stop_eval_return is not None and mean >= run.stop_eval_return:
                     stopped_early = True
@@ -198,7 +200,7 @@ def train(config: ApexDQNConfig, algo: str = "apex-dqn") -> dict[str, Any]:
                 logger.progress({"env_frames": env_frames, "env_frames_per_s": (env_frames - last_log_frames) / max(
                     now - last_log, 1e-9), "learner_steps_per_s": (learner_steps - last_log_steps) / max(
                     now - last_log, 1e-9), "episode_return": _mean(recent_returns),
-                    "eval_return": eval_history[-1][2] if eval_history else None})
+                    "eval_return": eval_history[-1]["eval_return"] if eval_history else None})
                 last_progress = now
     finally:
         source.stop()
@@ -209,7 +211,8 @@ def train(config: ApexDQNConfig, algo: str = "apex-dqn") -> dict[str, Any]:
     final_returns = evaluate(learner.online, run.env_id, run.final_eval_episodes, epsilon=run.eval_epsilon,
                              seed=run.seed + 900_000, max_episode_steps=run.eval_max_episode_steps, **env_kwargs)
     final_eval = float(np.mean(final_returns))
-    eval_history.append((env_frames, learner_steps, final_eval))
+    eval_history.append({"env_frames": env_frames, "learner_steps": learner_steps,
+                         "wall_s": round(train_wall, 3), "eval_return": final_eval})
     wall = time.monotonic() - start
     row = _row(env_frames, env_steps, learner_steps, wall, recent_returns, final_eval,
                env_frames / max(train_wall, 1e-9), learner_steps / max(train_wall, 1e-9), len(replay), episodes,
@@ -224,8 +227,8 @@ def train(config: ApexDQNConfig, algo: str = "apex-dqn") -> dict[str, Any]:
         "seed": run.seed,
         "final_eval_return": final_eval,
         "final_eval_returns": final_returns,
-        "best_eval_return": max(e[2] for e in eval_history),
-        "eval_history": [{"env_frames": f, "learner_steps": s, "eval_return": r} for f, s, r in eval_history],
+        "best_eval_return": max(e["eval_return"] for e in eval_history),
+        "eval_history": eval_history,
         "env_frames": env_frames,
         "env_steps": env_steps,
         "learner_steps": learner_steps,
@@ -236,6 +239,7 @@ def train(config: ApexDQNConfig, algo: str = "apex-dqn") -> dict[str, Any]:
         "learner_steps_per_s": learner_steps / max(train_wall, 1e-9),
         "replay_size": len(replay),
         "replay_bytes": int(replay.nbytes),
+        "max_rss_bytes": _max_rss_bytes(),
         "num_actors": run.num_actors if backend == "mp" else 1,
         "backend": backend,
         "stopped_early": stopped_early,
@@ -244,6 +248,12 @@ def train(config: ApexDQNConfig, algo: str = "apex-dqn") -> dict[str, Any]:
     with open(os.path.join(run_dir, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2)
     return summary
+
+
+def _max_rss_bytes() -> dict[str, int]:
+    """Peak resident memory of this process (learner + replay) and of the largest child (actor)."""
+    return {"learner": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+            "largest_child": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024}
 
 
 def _mean(values: list[float]) -> float | None:
