@@ -63,6 +63,8 @@ class RunConfig:
     """ε of the evaluation policy (Ape-X: 0.001)."""
     eval_max_episode_steps: int = 27_000
     """Cap on an evaluation episode's length in agent steps (27K agent steps = 108K Atari frames)."""
+    max_wall_s: float | None = None
+    """Stop training after this many seconds of wall time even if frames remain (off by default)."""
     stop_eval_return: float | None = None
     """Stop early once a periodic evaluation reaches this mean return (off by default)."""
     learner_threads: int = 0
@@ -77,6 +79,7 @@ class RunConfig:
                   "eval_episodes", "eval_max_episode_steps")
         _require(self.eval_interval_frames >= 0, "eval_interval_frames", self.eval_interval_frames, "must be >= 0")
         _require(0.0 <= self.eval_epsilon <= 1.0, "eval_epsilon", self.eval_epsilon, "must be in [0, 1]")
+        _require(self.max_wall_s is None or self.max_wall_s > 0, "max_wall_s", self.max_wall_s, "must be > 0")
         _require(self.learner_threads >= 0, "learner_threads", self.learner_threads, "must be >= 0")
         _require(bool(self.env_id), "env_id", self.env_id, "must be a Gymnasium id")
 

@@ -142,6 +142,8 @@ def train(config: ApexDQNConfig, algo: str = "apex-dqn") -> dict[str, Any]:
     try:
         source.start()
         while env_steps * fps < run.total_env_frames and not stopped_early:
+            if run.max_wall_s is not None and time.monotonic() - start >= run.max_wall_s:
+                break
             learning = len(replay) >= rcfg.learning_starts
             may_learn = learning and limiter.learner_may_sample()
             may_insert = not learning or limiter.actors_may_insert()
