@@ -51,7 +51,7 @@ def test_dqn_loss_hand_worked_mse_and_priorities():
     d0 = (1.5 + 0.729 * 1.0) - 2.0  # 0.229
     d1 = 2.0 - 0.5  # 1.5
     expected = (1.0 * 0.5 * d0**2 + 0.5 * 0.5 * d1**2) / 2
-    assert float(out.loss) == pytest.approx(expected, rel=1e-6)
+    assert float(out.loss.detach()) == pytest.approx(expected, rel=1e-6)
     assert out.priorities.tolist() == pytest.approx([d0, d1], rel=1e-5)
     assert out.metrics["learner/loss"] == pytest.approx(expected, rel=1e-6)
 
@@ -67,7 +67,7 @@ def test_dqn_loss_huber_and_gradient_only_through_taken_action():
     out = dqn_loss(online, Table(TARGET), batch(weights=(1.0, 1.0)), loss_type="huber")
     d0, d1 = 0.229, 1.5
     expected = (0.5 * d0**2 + (d1 - 0.5)) / 2  # quadratic below 1, linear above
-    assert float(out.loss) == pytest.approx(expected, rel=1e-5)
+    assert float(out.loss.detach()) == pytest.approx(expected, rel=1e-5)
     out.loss.backward()
     grad = online.table.grad
     # only q(s=0, a=1) and q(s=1, a=0) receive gradient; the bootstrap rows (2, 3) do not

@@ -78,13 +78,9 @@ def dqn_loss(online: nn.Module, target: nn.Module, batch: TorchBatch, *, double:
     """
     if loss_type not in ("mse", "huber"):
         raise ValueError(f"unknown loss_type {loss_type!r}: expected 'mse' or 'huber'")
-    batch_size = batch.action.shape[0]
-    if double:
-        q_both = online(torch.cat([batch.obs, batch.next_obs], dim=0))
-        q, q_next_online = q_both[:batch_size], q_both[batch_size:].detach()
-    else:
-        q, q_next_online = online(batch.obs), None
-    with torch.no_grad():
+    q = online(batch.obs)
+    with torch.no_grad():  # no backward through the bootstrap side: half the backward work
+        q_next_online = online(batch.next_obs) if double else None
         q_next_target = target(batch.next_obs)
     targets = double_q_targets(q_next_online, q_next_target, batch.reward, batch.discount)
     q_taken = q.gather(1, batch.action.unsqueeze(1)).squeeze(1)
