@@ -68,7 +68,7 @@ class RunConfig:
     stop_eval_return: float | None = None
     """Stop early once a periodic evaluation reaches this mean return (off by default)."""
     learner_threads: int = 0
-    """torch threads of the learner (0 = all cores left after the actors, at least 1)."""
+    """torch threads of the learner (0 = the cores left after the actors and the evaluator, at least 1)."""
     progress: bool = True
     """Show the live progress bar."""
     tensorboard: bool = True

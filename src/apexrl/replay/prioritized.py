@@ -12,6 +12,7 @@ from typing import Any, Protocol, Union
 
 import numpy as np
 
+from apexrl.replay.adder import num_items
 from apexrl.replay.sum_tree import SumTree
 from apexrl.types import FrameTransitions, SampledBatch, Transitions
 
@@ -33,14 +34,6 @@ class Storage(Protocol):
 
     @property
     def nbytes(self) -> int: ...
-
-
-def _num_items(items: Items) -> int:
-    if isinstance(items, FrameTransitions):
-        return int(np.shape(items.stream)[0])
-    if isinstance(items, Transitions):
-        return int(np.shape(items.action)[0])
-    raise TypeError(f"items must be Transitions or FrameTransitions, got {type(items).__name__}")
 
 
 def _tail(items: Items, start: int) -> Items:
@@ -216,7 +209,7 @@ class PrioritizedReplay:
                 negative value, or if the storage rejects the message (e.g. a reference to
                 a frame step never sent). Nothing is written then.
         """
-        n = _num_items(items)
+        n = num_items(items)
         p = None if priorities is None else _check_priorities(priorities, n, "item count")
         c = self._capacity
         start = max(0, n - c)

@@ -103,7 +103,9 @@ def train(config: ApexDQNConfig, algo: str = "apex-dqn") -> dict[str, Any]:
 
     backend = run.backend
     num_actor_procs = run.num_actors if backend == "mp" else 0
-    threads = run.learner_threads or max(1, (os.cpu_count() or 1) - num_actor_procs)
+    # one core per actor process and one for the evaluator; more learner threads than free cores
+    # make torch's spinning OpenMP workers collapse (10x slower updates) when the others are busy
+    threads = run.learner_threads or max(1, (os.cpu_count() or 1) - num_actor_procs - 1)
     torch.set_num_threads(threads)
     learner = DQNLearner(lcfg, info, seed=run.seed)
     if info.kind == "atari":
