@@ -59,3 +59,17 @@ def test_nan_parameters_are_never_published():
     assert torch.equal(params.buffer, good)
     params.pull(dst)
     assert torch.isfinite(dst.weight).all()
+
+
+def test_roundtrip_keeps_channels_last_conv_network_identical():
+    from apexrl.nets import build_q_network
+
+    torch.manual_seed(1)
+    src = build_q_network("atari", (4, 84, 84), 6, (512,), dueling=True)
+    dst = build_q_network("atari", (4, 84, 84), 6, (512,), dueling=True)
+    params = SharedParams(src)
+    assert params.publish(src)
+    params.pull(dst)
+    obs = torch.randint(0, 256, (3, 4, 84, 84), dtype=torch.uint8)
+    assert torch.equal(src(obs), dst(obs))
+    assert dst.torso.convs[0].weight.is_contiguous(memory_format=torch.channels_last)

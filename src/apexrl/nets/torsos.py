@@ -50,9 +50,13 @@ class NatureCNNTorso(nn.Module):
             n = self.convs(torch.zeros(1, *obs_shape)).shape[1]
         self.fc = nn.Sequential(nn.Linear(n, hidden), nn.ReLU())
         self.out_dim = hidden
+        # oneDNN's convolutions are ~2x faster forward and ~1.4x forward+backward on CPU in
+        # channels-last layout (measured on 2 cores); the values and shapes are unchanged
+        self.convs.to(memory_format=torch.channels_last)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.convs(obs.float() * (1.0 / 255.0)))
+        x = (obs.float() * (1.0 / 255.0)).contiguous(memory_format=torch.channels_last)
+        return self.fc(self.convs(x))
 
 
 class MinAtarTorso(nn.Module):

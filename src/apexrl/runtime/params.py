@@ -43,7 +43,8 @@ class SharedParams:
         Returns False, publishing nothing, if any parameter is NaN or infinite (NaN parameters
         are never sent to actors).
         """
-        flat = torch.nn.utils.parameters_to_vector([p.detach() for p in network.parameters()])
+        # reshape, not view: channels-last conv weights are not contiguous
+        flat = torch.cat([p.detach().reshape(-1) for p in network.parameters()])
         if not bool(torch.isfinite(flat).all()):
             return False
         self._seq.value += 1  # odd: writing
@@ -67,9 +68,18 @@ class SharedParams:
             if before % 2 == 0:
                 flat = self.buffer.clone()
                 if int(self._seq.value) == before:
-                    with torch.no_grad():
-                        torch.nn.utils.vector_to_parameters(flat, network.parameters())
+                    _load_flat(flat, network)
                     return before // 2
             if time.monotonic() > deadline:
                 raise TimeoutError("parameter buffer stayed mid-write; is the learner stuck?")
             time.sleep(0.0005)
+
+
+def _load_flat(flat: torch.Tensor, network: nn.Module) -> None:
+    """Copy a flat vector into the parameters in place (keeps each parameter's memory format)."""
+    offset = 0
+    with torch.no_grad():
+        for p in network.parameters():
+            n = p.numel()
+            p.copy_(flat[offset:offset + n].view(p.shape))
+            offset += n
