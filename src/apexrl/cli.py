@@ -10,6 +10,7 @@ a preset sets the defaults, flags given on the command line override them.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -49,6 +50,23 @@ def _fail(message: str) -> int:
     return 2
 
 
+def _without(argv: list[str], flag: str) -> list[str]:
+    """``argv`` without ``flag VALUE`` / ``flag=VALUE``."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == flag:
+            skip = True
+        elif not a.startswith(flag + "="):
+            out.append(a)
+    return out
+
+
+def _given(argv: list[str], flag: str) -> bool:
+    return any(a == flag or a.startswith(flag + "=") for a in argv)
+
+
 def cmd_train(argv: list[str]) -> int:
     if not argv or argv[0].startswith("-"):
         names = ", ".join(ALGORITHMS)
@@ -59,23 +77,35 @@ def cmd_train(argv: list[str]) -> int:
     algo, rest = argv[0], argv[1:]
     if algo not in ALGORITHMS:
         return _fail(f"unknown algorithm {algo!r}; available: {', '.join(ALGORITHMS)}")
-    module = ALGORITHMS[algo]
+    spec = ALGORITHMS[algo]
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--preset", default=None)
-    known, rest = pre.parse_known_args(rest)
-    default = module.CONFIG()
+    pre.add_argument("--env", default=None)
+    known, _ = pre.parse_known_args(rest)
+    rest = _without(rest, "--preset")
+    default = spec.default()
+    if known.preset is None and known.env is not None:  # a family's preset fits its envs best
+        family = "atari" if known.env.startswith("ALE/") else "minatar" if known.env.startswith("MinAtar/") else None
+        if family in spec.presets:
+            known.preset = family
+            _err.print(f"using --preset {family} for {known.env} (give --preset to choose another)")
     if known.preset is not None:
-        if known.preset not in module.PRESETS:
-            return _fail(f"unknown --preset {known.preset!r} for {algo}; available: {', '.join(module.PRESETS)}")
-        default = module.PRESETS[known.preset]()
+        if known.preset not in spec.presets:
+            return _fail(f"unknown --preset {known.preset!r} for {algo}; available: {', '.join(spec.presets)}")
+        default = spec.presets[known.preset]()
+    if spec.single_actor and _given(rest, "--actors") and not _given(rest, "--backend"):
+        default = dataclasses.replace(default, run=dataclasses.replace(default.run, backend="mp"))
     try:
-        config = tyro.cli(module.CONFIG, default=default, args=rest, prog=f"apexrl train {algo}",
-                          description=(module.__doc__ or "").strip().split("\n\n")[0]
-                          + f"\n\nPresets (--preset NAME): {', '.join(module.PRESETS)}.")
+        config = tyro.cli(spec.config_class, default=default, args=rest, prog=f"apexrl train {algo}",
+                          description=spec.doc.strip().split("\n\n")[0]
+                          + f"\n\nPresets (--preset NAME): {', '.join(spec.presets)}.")
     except ValueError as exc:
         return _fail(str(exc))
+    if config.run.backend == "local" and config.run.num_actors > 1:
+        return _fail(f"--backend local runs one actor, but --actors {config.run.num_actors} was given; "
+                     "use --backend mp for several actors")
     try:
-        summary = module.train(config)
+        summary = spec.train(config)
     except ValueError as exc:
         return _fail(str(exc))
     except RuntimeError as exc:

@@ -88,6 +88,8 @@ class RunConfig:
 class ReplayConfig:
     """Prioritized replay (Schaul et al. 2016) as used by Ape-X (Horgan et al. 2018)."""
 
+    prioritized: bool = True
+    """Proportional prioritized sampling (Schaul et al. 2016); off = uniform sampling, unit weights."""
     replay_capacity: int = 100_000
     """Transitions kept; the oldest are removed first (Ape-X: 2M)."""
     priority_exponent: float = 0.6
@@ -126,6 +128,11 @@ class ActorConfig:
     """Base ε of the per-actor schedule ε_i = ε^(1 + α·i/(N−1)) (Ape-X: 0.4)."""
     epsilon_alpha: float = 7.0
     """α of the per-actor schedule (Ape-X: 7)."""
+    epsilon_decay_frames: int = 0
+    """If > 0, ε decays linearly from ``epsilon_start`` to the actor's ε over this many of the
+    actor's emulator frames (single-actor DQN: 1 → 0.1 over 1M frames); 0 = constant ε (Ape-X)."""
+    epsilon_start: float = 1.0
+    """Initial ε of the decay above."""
     envs_per_actor: int = 1
     """Environments each actor steps with one batched forward pass."""
     local_buffer_size: int = 50
@@ -139,6 +146,8 @@ class ActorConfig:
 
     def __post_init__(self) -> None:
         _require(0.0 <= self.epsilon <= 1.0, "epsilon", self.epsilon, "must be in [0, 1]")
+        _require(0.0 <= self.epsilon_start <= 1.0, "epsilon_start", self.epsilon_start, "must be in [0, 1]")
+        _require(self.epsilon_decay_frames >= 0, "epsilon_decay_frames", self.epsilon_decay_frames, "must be >= 0")
         _require(self.epsilon_alpha >= 0, "epsilon_alpha", self.epsilon_alpha, "must be >= 0")
         _positive(self, "envs_per_actor", "local_buffer_size", "param_update_period_frames", "queue_size")
         _require(0.0 <= self.repeat_action_probability <= 1.0, "repeat_action_probability",
@@ -173,6 +182,19 @@ class DQNConfig:
     """Double Q-learning: online argmax, target evaluation (van Hasselt et al. 2016)."""
     dueling: bool = True
     """Dueling head V + A − mean(A) (Wang et al. 2016)."""
+    distributional: bool = False
+    """C51 (Bellemare et al. 2017): a categorical return distribution on ``num_atoms`` atoms in
+    ``[v_min, v_max]``, cross-entropy loss, priorities from the loss (as in Rainbow)."""
+    num_atoms: int = 51
+    """Atoms of the categorical distribution (C51, Rainbow: 51)."""
+    v_min: float = -10.0
+    """Lowest atom (C51, Rainbow: −10)."""
+    v_max: float = 10.0
+    """Highest atom (C51, Rainbow: 10)."""
+    noisy: bool = False
+    """Factorised Gaussian noisy layers in the head, resampled every step (Fortunato et al. 2018)."""
+    noisy_sigma0: float = 0.5
+    """σ0 of the noisy layers' initial noise scale σ0/√fan_in (Rainbow: 0.5)."""
     loss: Literal["mse", "huber"] = "mse"
     """``mse``: ½δ² (Ape-X); ``huber``: Huber with κ=1 (DQN 2015)."""
     hidden_sizes: tuple[int, ...] = (256, 256)
@@ -191,6 +213,9 @@ class DQNConfig:
         _require(0.0 < self.rmsprop_decay < 1.0, "rmsprop_decay", self.rmsprop_decay, "must be in (0, 1)")
         _require(self.learning_rate_final is None or self.learning_rate_final >= 0, "learning_rate_final",
                  self.learning_rate_final, "must be >= 0")
+        _require(self.num_atoms >= 2, "num_atoms", self.num_atoms, "must be >= 2")
+        _require(self.v_min < self.v_max, "v_min", self.v_min, f"must be < v_max={self.v_max}")
+        _require(self.noisy_sigma0 >= 0, "noisy_sigma0", self.noisy_sigma0, "must be >= 0")
         _require(len(self.hidden_sizes) > 0 and all(h > 0 for h in self.hidden_sizes), "hidden_sizes",
                  self.hidden_sizes, "must be one or more positive widths")
 

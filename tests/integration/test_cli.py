@@ -122,3 +122,54 @@ def test_pong_end_to_end_tiny(tmp_path):
     assert res.returncode == 0, res.stderr
     summary = check_run_dir(run_dir, 4000)
     assert summary["env_frames"] == 4 * summary["env_steps"]
+
+
+def _children(pid):
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                out.append(int(entry))
+    return out
+
+
+def _alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_sigkill_of_main_process_leaves_no_actor_running(tmp_path):
+    import signal
+    import time
+
+    run_dir = tmp_path / "run"
+    env = dict(os.environ, PYTHONPATH=HERE + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.Popen([sys.executable, "-m", "apexrl.cli", "train", "apex-dqn", "--env", "CartPole-v1",
+                             "--preset", "cartpole", "--frames", "10000000", "--actors", "2", "--run-dir",
+                             str(run_dir), "--no-progress", "--log-interval-s", "0.5"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # wait until training runs (a row beyond the header)
+            metrics = run_dir / "metrics.csv"
+            if metrics.exists() and len(metrics.read_text().splitlines()) >= 3:
+                break
+            time.sleep(0.2)
+        workers = [c for c in _children(proc.pid) if "spawn_main" in open(f"/proc/{c}/cmdline").read()]
+        assert len(workers) >= 3  # 2 actors + the evaluator
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_alive(c) for c in workers):
+        time.sleep(0.2)
+    survivors = [c for c in workers if _alive(c)]
+    assert not survivors, f"processes still running 10 s after the learner was killed: {survivors}"

@@ -1,11 +1,11 @@
-"""Algorithms: each is a configuration (with presets per environment family) plus a builder.
+"""Algorithms: each is a configuration (with presets per environment family) plus a trainer.
 
-``ALGORITHMS`` maps the CLI name to its module, which provides ``CONFIG`` (the frozen config
-class), ``PRESETS`` (name -> config factory) and ``train(config)``.
+``ALGORITHMS`` maps the CLI name to an :class:`~apexrl.algos.dqn_family.Algorithm` (config
+class, ``presets``, ``default``, ``train``). See :mod:`apexrl.algos.dqn_family` for the table
+of the DQN family and :mod:`apexrl.algos.apex_dqn` for the environment-family presets.
 """
 
 from apexrl.algos import apex_dqn
+from apexrl.algos.dqn_family import ALGORITHMS, Algorithm
 
-ALGORITHMS = {"apex-dqn": apex_dqn}
-
-__all__ = ["ALGORITHMS", "apex_dqn"]
+__all__ = ["ALGORITHMS", "Algorithm", "apex_dqn"]

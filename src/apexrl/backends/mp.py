@@ -9,6 +9,7 @@ parameters on request.
 
 from __future__ import annotations
 
+import os
 import queue as queue_lib
 import time
 import traceback
@@ -18,24 +19,36 @@ import torch
 
 from apexrl.config import ApexDQNConfig
 from apexrl.envs import EnvSpecInfo
-from apexrl.nets import build_q_network
+from apexrl.nets import build_dqn_network
 from apexrl.runtime.actor import Actor, ActorError, ActorFailure, ActorMessage
 from apexrl.runtime.evaluator import evaluate
 from apexrl.runtime.params import SharedParams
 
 
 
+class _ParentWatch:
+    """True once the process that started us is gone (its children are re-parented), so a
+    learner killed with SIGKILL leaves no actor running (``os.getppid`` is a cheap syscall)."""
+
+    def __init__(self) -> None:
+        self.parent = os.getppid()
+
+    def gone(self) -> bool:
+        return os.getppid() != self.parent
+
+
 def _actor_main(config: ApexDQNConfig, info: EnvSpecInfo, index: int, params: SharedParams, out: Any,
                 stop: Any) -> None:
     torch.set_num_threads(1)
+    watch = _ParentWatch()
     actor = None
     try:
         actor = Actor(config, info, index, params)
-        while not stop.is_set():
+        while not stop.is_set() and not watch.gone():
             message = actor.step()
             if message is None:
                 continue
-            while not stop.is_set():
+            while not stop.is_set() and not watch.gone():
                 try:
                     out.put(message, timeout=0.1)
                     break
@@ -136,12 +149,15 @@ def _evaluator_main(config: ApexDQNConfig, info: EnvSpecInfo, params: SharedPara
                     env_kwargs: dict[str, Any]) -> None:
     torch.set_num_threads(1)
     run = config.run
-    net = build_q_network(info.kind, info.obs_shape, int(info.num_actions), config.learner.hidden_sizes,
-                          config.learner.dueling)
+    net = build_dqn_network(config.learner, info)
     net.eval()
+    watch = _ParentWatch()
     count = 0
-    while True:
-        tag = requests.get()
+    while not watch.gone():
+        try:
+            tag = requests.get(timeout=0.5)
+        except queue_lib.Empty:
+            continue
         if tag is None:
             return
         try:

@@ -4,10 +4,15 @@ Built from :mod:`torch.nn` layers. Every torso maps observations ``[B, *obs_shap
 dtype; pixels in ``uint8`` are scaled by 1/255 inside) to features ``[B, D]`` ``float32``.
 """
 
+from apexrl.nets.builders import build_dqn_network
+from apexrl.nets.noisy import NoisyLinear, reset_noise
 from apexrl.nets.q import DuelingHead, LinearHead, QNetwork, build_q_network
 from apexrl.nets.torsos import MinAtarTorso, MLPTorso, NatureCNNTorso, build_torso
 
 __all__ = [
+    "NoisyLinear",
+    "build_dqn_network",
+    "reset_noise",
     "DuelingHead",
     "LinearHead",
     "MLPTorso",

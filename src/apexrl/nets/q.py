@@ -7,15 +7,21 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from apexrl.nets.noisy import NoisyLinear
 from apexrl.nets.torsos import build_torso
 
 
-class LinearHead(nn.Module):
-    """Plain Q head: features ``[B, D]`` → Q-values ``[B, A]`` float32."""
+def _linear(in_dim: int, out_dim: int, noisy: bool, sigma0: float) -> nn.Module:
+    return NoisyLinear(in_dim, out_dim, sigma0) if noisy else nn.Linear(in_dim, out_dim)
 
-    def __init__(self, in_dim: int, num_actions: int) -> None:
+
+class LinearHead(nn.Module):
+    """Plain Q head: features ``[B, D]`` → Q-values ``[B, A]`` float32 (``noisy``: a factorised
+    noisy layer, Fortunato et al. 2018)."""
+
+    def __init__(self, in_dim: int, num_actions: int, noisy: bool = False, sigma0: float = 0.5) -> None:
         super().__init__()
-        self.q = nn.Linear(in_dim, num_actions)
+        self.q = _linear(in_dim, num_actions, noisy, sigma0)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.q(features)
@@ -25,16 +31,18 @@ class DuelingHead(nn.Module):
     """Dueling head (Wang et al. 2016): Q(s,a) = V(s) + A(s,a) − mean_a' A(s,a').
 
     features ``[B, D]`` → Q-values ``[B, A]`` float32. V and A each get one hidden layer of
-    ``hidden`` units (0 = linear streams).
+    ``hidden`` units (0 = linear streams); ``noisy`` makes every stream layer a factorised noisy
+    layer (Fortunato et al. 2018).
     """
 
-    def __init__(self, in_dim: int, num_actions: int, hidden: int = 0) -> None:
+    def __init__(self, in_dim: int, num_actions: int, hidden: int = 0, noisy: bool = False,
+                 sigma0: float = 0.5) -> None:
         super().__init__()
 
         def stream(out: int) -> nn.Module:
             if hidden <= 0:
-                return nn.Linear(in_dim, out)
-            return nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, out))
+                return _linear(in_dim, out, noisy, sigma0)
+            return nn.Sequential(_linear(in_dim, hidden, noisy, sigma0), nn.ReLU(), _linear(hidden, out, noisy, sigma0))
 
         self.value = stream(1)
         self.advantage = stream(num_actions)
@@ -57,16 +65,18 @@ class QNetwork(nn.Module):
 
 
 def build_q_network(kind: str, obs_shape: Sequence[int], num_actions: int, hidden_sizes: Sequence[int],
-                    dueling: bool) -> QNetwork:
+                    dueling: bool, noisy: bool = False, sigma0: float = 0.5) -> QNetwork:
     """The Q network for an env kind (see :func:`apexrl.nets.build_torso`).
 
     For vector observations the last width of ``hidden_sizes`` is the dueling streams' hidden
     layer, the rest the MLP torso, so ``(256, 256)`` gives a 256-unit torso and 256-unit
-    V and A streams; with ``dueling=False`` all widths go to the torso.
+    V and A streams; with ``dueling=False`` all widths go to the torso. ``noisy`` makes the
+    head's layers factorised noisy layers (the torso stays deterministic).
     """
     if dueling and kind == "vector" and len(hidden_sizes) > 1:
         torso = build_torso(kind, obs_shape, hidden_sizes[:-1])
-        return QNetwork(torso, DuelingHead(torso.out_dim, num_actions, hidden_sizes[-1]))
+        return QNetwork(torso, DuelingHead(torso.out_dim, num_actions, hidden_sizes[-1], noisy, sigma0))
     torso = build_torso(kind, obs_shape, hidden_sizes)
-    head: nn.Module = DuelingHead(torso.out_dim, num_actions) if dueling else LinearHead(torso.out_dim, num_actions)
+    head: nn.Module = (DuelingHead(torso.out_dim, num_actions, 0, noisy, sigma0) if dueling
+                       else LinearHead(torso.out_dim, num_actions, noisy, sigma0))
     return QNetwork(torso, head)

@@ -17,7 +17,7 @@ import torch
 
 from apexrl.config import ApexDQNConfig
 from apexrl.envs import EnvSpecInfo, completed_episodes, final_observations, make_vector_env
-from apexrl.nets import build_q_network
+from apexrl.nets import build_dqn_network, reset_noise
 from apexrl.replay import NStepAdder, concat_items
 from apexrl.runtime.params import SharedParams
 from apexrl.types import FrameTransitions, Transitions
@@ -91,15 +91,20 @@ class Actor:
         run, acfg, lcfg = config.run, config.actor, config.learner
         self.index = index
         self.num_envs = acfg.envs_per_actor
-        self.epsilon = apex_epsilon(index, run.num_actors, acfg.epsilon, acfg.epsilon_alpha) \
+        self.final_epsilon = apex_epsilon(index, run.num_actors, acfg.epsilon, acfg.epsilon_alpha) \
             if epsilon is None else epsilon
+        self.epsilon_start = acfg.epsilon_start
+        self.epsilon_decay_frames = acfg.epsilon_decay_frames if epsilon is None else 0
+        self.frames = 0
+        self.epsilon = self._epsilon_now()
         seed = run.seed * 1_000_003 + 10_007 * (index + 1)
         self.rng = np.random.default_rng(seed)
         self.envs = make_vector_env(run.env_id, self.num_envs, seed, training=True, context=f"actor {index}",
                                     **_env_kwargs(config, info))
-        self.net = build_q_network(info.kind, info.obs_shape, int(info.num_actions), lcfg.hidden_sizes,
-                                   lcfg.dueling)
-        self.net.eval()
+        self.net = build_dqn_network(lcfg, info)
+        self.noisy = lcfg.noisy
+        if not self.noisy:
+            self.net.eval()  # noisy nets act in train mode: with noise, resampled every step
         self.params = params
         self.param_version = params.pull(self.net)
         self.adder = NStepAdder(self.num_envs, lcfg.n_step, lcfg.gamma, frame_stack=info.kind == "atari",
@@ -116,12 +121,20 @@ class Actor:
         self.obs, _ = self.envs.reset(seed=seed)
         self.q = self._forward(self.obs)
 
+    def _epsilon_now(self) -> float:
+        if self.epsilon_decay_frames <= 0:
+            return self.final_epsilon
+        left = max(0.0, 1.0 - self.frames / self.epsilon_decay_frames)
+        return self.final_epsilon + (self.epsilon_start - self.final_epsilon) * left
+
     def _forward(self, obs: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
             return self.net(torch.from_numpy(np.asarray(obs))).numpy()
 
     def _act(self, q: np.ndarray) -> np.ndarray:
         actions = q.argmax(axis=1)
+        if self.epsilon <= 0.0:
+            return actions
         explore = self.rng.random(self.num_envs) < self.epsilon
         if explore.any():
             actions[explore] = self.rng.integers(0, q.shape[1], size=int(explore.sum()))
@@ -132,6 +145,8 @@ class Actor:
         actions = self._act(self.q)
         next_obs, reward, terminated, truncated, info = self.envs.step(actions)
         done = terminated | truncated
+        if self.noisy:
+            reset_noise(self.net)  # Fortunato et al. 2018: new noise for every action selection
         q_next = self._forward(next_obs)
         next_value = q_next.max(axis=1)
         true_next = next_obs
@@ -156,6 +171,9 @@ class Actor:
         elif isinstance(items, FrameTransitions) and len(items.frames):
             self._pending.append(items)  # frames must reach replay before the transitions using them
         self._frames_since_pull += self.num_envs * self.frames_per_step
+        self.frames += self.num_envs * self.frames_per_step
+        if self.epsilon_decay_frames > 0:
+            self.epsilon = self._epsilon_now()
         if self._frames_since_pull >= self.param_period:
             self._frames_since_pull = 0
             self.param_version = self.params.pull(self.net, self.param_version)

@@ -32,6 +32,16 @@ def evaluate(network: nn.Module, env_id: str, episodes: int, *, epsilon: float =
     """
     if episodes <= 0:
         raise ValueError(f"episodes must be > 0, got {episodes}")
+    was_training = network.training
+    network.eval()  # noisy layers evaluate with their mean weights
+    try:
+        return _evaluate(network, env_id, episodes, epsilon, seed, max_episode_steps, max_parallel, env_kwargs)
+    finally:
+        network.train(was_training)
+
+
+def _evaluate(network: nn.Module, env_id: str, episodes: int, epsilon: float, seed: int, max_episode_steps: int,
+              max_parallel: int, env_kwargs: dict[str, Any]) -> list[float]:
     returns: list[float] = []
     rng = np.random.default_rng(seed)
     remaining = episodes

@@ -12,11 +12,13 @@ import copy
 
 import numpy as np
 import torch
+from torch import nn
 
 from apexrl.config import DQNConfig
 from apexrl.envs import EnvSpecInfo
 from apexrl.losses import TorchBatch, dqn_loss
-from apexrl.nets import QNetwork, build_q_network
+from apexrl.losses.c51 import c51_loss
+from apexrl.nets import build_dqn_network, reset_noise
 from apexrl.types import SampledBatch
 
 
@@ -32,9 +34,8 @@ class DQNLearner:
     def __init__(self, config: DQNConfig, info: EnvSpecInfo, seed: int = 0) -> None:
         self.config = config
         torch.manual_seed(seed)
-        self.online: QNetwork = build_q_network(info.kind, info.obs_shape, int(info.num_actions),
-                                                config.hidden_sizes, config.dueling)
-        self.target: QNetwork = copy.deepcopy(self.online)
+        self.online: nn.Module = build_dqn_network(config, info)
+        self.target: nn.Module = copy.deepcopy(self.online)
         self.target.requires_grad_(False)
         params = list(self.online.parameters())
         if config.optimizer == "adam":
@@ -68,7 +69,13 @@ class DQNLearner:
             next_obs=torch.from_numpy(d.next_obs),
             weights=torch.from_numpy(sample.weights),
         )
-        out = dqn_loss(self.online, self.target, batch, double=self.config.double, loss_type=self.config.loss)
+        if self.config.noisy:  # independent noise for the online and target networks every step
+            reset_noise(self.online)
+            reset_noise(self.target)
+        if self.config.distributional:
+            out = c51_loss(self.online, self.target, batch, double=self.config.double)
+        else:
+            out = dqn_loss(self.online, self.target, batch, double=self.config.double, loss_type=self.config.loss)
         self.optimizer.zero_grad(set_to_none=True)
         out.loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(self.online.parameters(), self.config.max_grad_norm)

@@ -11,7 +11,7 @@ from torch import nn
 
 from apexrl.config import ApexDQNConfig, from_dict
 from apexrl.envs import env_info
-from apexrl.nets import build_q_network
+from apexrl.nets import build_dqn_network
 
 
 def load_run_network(run_dir: str) -> tuple[nn.Module, ApexDQNConfig, dict[str, Any]]:
@@ -32,8 +32,7 @@ def load_run_network(run_dir: str) -> tuple[nn.Module, ApexDQNConfig, dict[str, 
         data = json.load(f)
     config = from_dict(ApexDQNConfig, data["config"])
     info = env_info(config.run.env_id)
-    lcfg = config.learner
-    network = build_q_network(info.kind, info.obs_shape, int(info.num_actions), lcfg.hidden_sizes, lcfg.dueling)
+    network = build_dqn_network(config.learner, info)
     try:
         network.load_state_dict(load_file(model_path))
     except RuntimeError as exc:

@@ -23,7 +23,7 @@ import torch
 from safetensors.torch import save_file
 
 from apexrl.backends import LocalEvaluator, LocalSource, ProcessEvaluator, ProcessSource
-from apexrl.config import ApexDQNConfig, to_dict
+from apexrl.config import ApexDQNConfig, ReplayConfig, to_dict
 from apexrl.envs import EnvSpecInfo, check_env_id, env_info, require_discrete
 from apexrl.logging import MetricsLogger
 from apexrl.replay import ArrayStorage, FrameStorage, PrioritizedReplay
@@ -56,6 +56,21 @@ def env_kwargs_for(config: ApexDQNConfig, info: EnvSpecInfo) -> dict[str, Any]:
     if info.kind == "atari":
         return {"repeat_action_probability": config.actor.repeat_action_probability}
     return {}
+
+
+def build_replay(config: ReplayConfig, info: EnvSpecInfo, seed: int | None = None) -> PrioritizedReplay:
+    """The replay a :class:`~apexrl.config.ReplayConfig` describes: frame-deduplicated storage for
+    Atari, array storage otherwise; ``prioritized=False`` is the same sampler with α = 0 (equal
+    mass, uniform sampling) and β = 0 (unit importance weights)."""
+    if info.kind == "atari":
+        storage: Any = FrameStorage(config.replay_capacity, frame_shape=tuple(info.obs_shape[1:]),
+                                    stack_size=int(info.obs_shape[0]))
+    else:
+        storage = ArrayStorage(config.replay_capacity, tuple(info.obs_shape), info.obs_dtype)
+    return PrioritizedReplay(storage, priority_exponent=config.priority_exponent if config.prioritized else 0.0,
+                             importance_sampling_exponent=config.importance_sampling_exponent
+                             if config.prioritized else 0.0,
+                             priority_epsilon=config.priority_epsilon, seed=seed)
 
 
 class RateLimiter:
@@ -108,14 +123,7 @@ def train(config: ApexDQNConfig, algo: str = "apex-dqn") -> dict[str, Any]:
     threads = run.learner_threads or max(1, (os.cpu_count() or 1) - num_actor_procs - 1)
     torch.set_num_threads(threads)
     learner = DQNLearner(lcfg, info, seed=run.seed)
-    if info.kind == "atari":
-        storage: Any = FrameStorage(rcfg.replay_capacity, frame_shape=tuple(info.obs_shape[1:]),
-                                    stack_size=int(info.obs_shape[0]))
-    else:
-        storage = ArrayStorage(rcfg.replay_capacity, tuple(info.obs_shape), info.obs_dtype)
-    replay = PrioritizedReplay(storage, priority_exponent=rcfg.priority_exponent,
-                               importance_sampling_exponent=rcfg.importance_sampling_exponent,
-                               priority_epsilon=rcfg.priority_epsilon, seed=run.seed)
+    replay = build_replay(rcfg, info, seed=run.seed)
     ctx = mp.get_context("spawn")
     params = SharedParams(learner.online, ctx)
     params.publish(learner.online)
@@ -167,7 +175,7 @@ def train(config: ApexDQNConfig, algo: str = "apex-dqn") -> dict[str, Any]:
                 if lcfg.learning_rate_final is not None:
                     lr = lcfg.learning_rate + frac * (lcfg.learning_rate_final - lcfg.learning_rate)
                     learner.set_learning_rate(lr)
-                if rcfg.importance_sampling_exponent_final is not None:
+                if rcfg.importance_sampling_exponent_final is not None and rcfg.prioritized:
                     replay.importance_sampling_exponent = rcfg.importance_sampling_exponent + frac * (
                         rcfg.importance_sampling_exponent_final - rcfg.importance_sampling_exponent)
                 for _ in range(lcfg.updates_per_step):

@@ -1,0 +1,138 @@
+"""The DQN family as configuration: one learning rule with switches, named algorithms as presets.
+
+Every algorithm below is the same actor, replay and learner code with different switches of
+:class:`apexrl.config.DQNConfig` / :class:`~apexrl.config.ReplayConfig` (Hessel et al. 2018
+build Rainbow from exactly these parts). The environment-family presets (``cartpole``,
+``minatar``, ``atari``) of :mod:`apexrl.algos.apex_dqn` give network sizes, budgets and
+optimizer settings; an algorithm then sets its switches on top. Single-actor algorithms run the
+classic DQN loop in one process (``--backend local``, one actor, a learner update every
+``train_every`` agent steps, expressed as ``samples_per_insert = batch_size / train_every``)
+with ε decaying linearly from 1 to 0.1 over the first 10% of the budget (DQN 2015: 1M of
+50M frames); ``--actors N`` (N > 1) switches them to the multi-process runtime.
+
+| name | paper | double | dueling | replay | n | distributional | noisy | actors |
+|---|---|---|---|---|---|---|---|---|
+| ``dqn`` | Mnih et al. 2015 | – | – | uniform | 1 | – | – | 1 |
+| ``double-dqn`` | van Hasselt et al. 2016 | ✓ | – | uniform | 1 | – | – | 1 |
+| ``dueling-dqn`` | Wang et al. 2016 | ✓ | ✓ | uniform | 1 | – | – | 1 |
+| ``prioritized-dqn`` | Schaul et al. 2016 | ✓ | – | prioritized, β → 1 | 1 | – | – | 1 |
+| ``c51`` | Bellemare et al. 2017 | – | – | uniform | 1 | 51 atoms | – | 1 |
+| ``rainbow`` | Hessel et al. 2018 | ✓ | ✓ | prioritized α 0.5, β → 1 | 3 | 51 atoms | σ0 0.5, ε off | 1 |
+| ``apex-dqn`` | Horgan et al. 2018 | ✓ | ✓ | prioritized | 3 | – | – | N, per-actor ε |
+| ``apex-rainbow`` | Horgan et al. 2018 + Rainbow | ✓ | ✓ | prioritized | 3 | 51 atoms | σ0 0.5 | N, per-actor ε |
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from apexrl.algos import apex_dqn
+from apexrl.config import ApexDQNConfig
+from apexrl.runtime.trainer import train as _train
+
+
+@dataclass(frozen=True)
+class Algorithm:
+    """A named algorithm: its configuration class, presets per environment family, a trainer.
+
+    ``single_actor`` algorithms default to one actor in the learner's process.
+    """
+
+    name: str
+    doc: str
+    presets: dict[str, Callable[[], ApexDQNConfig]]
+    default: Callable[[], ApexDQNConfig]
+    single_actor: bool
+    config_class: type = ApexDQNConfig
+
+    def train(self, config: ApexDQNConfig) -> dict[str, Any]:
+        """Train with ``config``; returns the run summary (see :func:`apexrl.runtime.trainer.train`)."""
+        return _train(config, algo=self.name)
+
+
+def _with(config: ApexDQNConfig, *, run: dict | None = None, replay: dict | None = None, actor: dict | None = None,
+          learner: dict | None = None) -> ApexDQNConfig:
+    return ApexDQNConfig(
+        run=dataclasses.replace(config.run, **(run or {})),
+        replay=dataclasses.replace(config.replay, **(replay or {})),
+        actor=dataclasses.replace(config.actor, **(actor or {})),
+        learner=dataclasses.replace(config.learner, **(learner or {})),
+    )
+
+
+_SUPPORT = {"cartpole": (0.0, 100.0), "minatar": (-10.0, 10.0), "atari": (-10.0, 10.0)}
+"""[v_min, v_max] per family: C51's [−10, 10] for clipped-reward games; CartPole's returns
+(+1 per step, γ = 0.99) reach 100."""
+
+_TRAIN_EVERY = {"cartpole": 1, "minatar": 4, "atari": 4}
+"""Agent steps per learner update of the single-actor loop (DQN 2015 and MinAtar: 4)."""
+
+_SWITCHES: dict[str, dict[str, dict[str, Any]]] = {
+    "dqn": {"learner": dict(double=False, dueling=False, n_step=1, loss="huber"), "replay": dict(prioritized=False)},
+    "double-dqn": {"learner": dict(double=True, dueling=False, n_step=1, loss="huber"),
+                   "replay": dict(prioritized=False)},
+    "dueling-dqn": {"learner": dict(double=True, dueling=True, n_step=1, loss="huber"),
+                    "replay": dict(prioritized=False)},
+    "prioritized-dqn": {"learner": dict(double=True, dueling=False, n_step=1, loss="huber"),
+                        "replay": dict(prioritized=True, priority_exponent=0.6, importance_sampling_exponent=0.4,
+                                       importance_sampling_exponent_final=1.0)},
+    "c51": {"learner": dict(double=False, dueling=False, n_step=1, distributional=True),
+            "replay": dict(prioritized=False)},
+    "rainbow": {"learner": dict(double=True, dueling=True, n_step=3, distributional=True, noisy=True),
+                "replay": dict(prioritized=True, priority_exponent=0.5, importance_sampling_exponent=0.4,
+                               importance_sampling_exponent_final=1.0),
+                "actor": dict(epsilon=0.0, epsilon_start=0.0, epsilon_decay_frames=0)},
+    "apex-rainbow": {"learner": dict(double=True, dueling=True, n_step=3, distributional=True, noisy=True)},
+}
+
+
+def _preset(name: str, family: str) -> Callable[[], ApexDQNConfig]:
+    base = apex_dqn.PRESETS[family]
+    switches = _SWITCHES[name]
+    single = not name.startswith("apex-")
+
+    def make() -> ApexDQNConfig:
+        config = base()
+        learner = dict(switches.get("learner", {}))
+        if learner.get("distributional"):
+            learner["v_min"], learner["v_max"] = _SUPPORT[family]
+        run: dict[str, Any] = {}
+        replay = dict(switches.get("replay", {}))
+        actor = dict(switches.get("actor", {}))
+        if single:
+            run = dict(num_actors=1, backend="local")
+            replay.setdefault("samples_per_insert",
+                              config.learner.batch_size / _TRAIN_EVERY[family])
+            if "epsilon" not in actor:  # DQN 2015: ε 1 → 0.1 over the first part of training
+                actor.update(epsilon=0.1 if family != "cartpole" else 0.02, epsilon_start=1.0,
+                             epsilon_decay_frames=max(1, config.run.total_env_frames // 10))
+        return _with(config, run=run, replay=replay, actor=actor, learner=learner)
+
+    make.__doc__ = f"``{name}`` on the ``{family}`` family (switches on top of apex-dqn's ``{family}`` preset)."
+    return make
+
+
+def _algorithm(name: str, doc: str) -> Algorithm:
+    presets = {family: _preset(name, family) for family in apex_dqn.PRESETS}
+    return Algorithm(name=name, doc=doc, presets=presets, default=presets["cartpole"],
+                     single_actor=not name.startswith("apex-"))
+
+
+ALGORITHMS: dict[str, Algorithm] = {
+    "apex-dqn": Algorithm(name="apex-dqn", doc=apex_dqn.__doc__ or "", presets=apex_dqn.PRESETS,
+                          default=ApexDQNConfig, single_actor=False),
+    "apex-rainbow": _algorithm("apex-rainbow", "Ape-X runtime with the Rainbow learning rule (C51, noisy, dueling, "
+                                               "double, n-step, prioritized) and per-actor ε."),
+    "dqn": _algorithm("dqn", "DQN (Mnih et al. 2015): one actor, uniform replay, target network, Huber loss."),
+    "double-dqn": _algorithm("double-dqn", "Double DQN (van Hasselt et al. 2016): DQN with the online network "
+                                           "choosing the bootstrap action."),
+    "dueling-dqn": _algorithm("dueling-dqn", "Dueling double DQN (Wang et al. 2016)."),
+    "prioritized-dqn": _algorithm("prioritized-dqn", "Prioritized double DQN (Schaul et al. 2016): proportional "
+                                                     "replay α 0.6, β 0.4 → 1."),
+    "c51": _algorithm("c51", "C51 (Bellemare et al. 2017): a categorical return distribution on 51 atoms."),
+    "rainbow": _algorithm("rainbow", "Rainbow (Hessel et al. 2018): double, dueling, prioritized (α 0.5), "
+                                     "3-step, C51 and noisy nets; ε-greedy off."),
+}
