@@ -224,11 +224,8 @@ def main() -> None:
     f_apex = forward_flops_per_obs(apex.learner.online)
     f_sb3 = forward_flops_per_obs(sb3.q_net)
 
-    def apex_update_flops(b: int) -> float:  # fwd online 2B + fwd target B + backward ~ 2 x fwd online 2B
-        return f_apex * (2 * b + b + 2 * 2 * b)
-
-    def apex_needed_flops(b: int) -> float:  # the same, with the backward only over the B items with a loss
-        return f_apex * (2 * b + b + 2 * b)
+    def apex_update_flops(b: int) -> float:  # fwd online B (s) + B (s', no grad) + fwd target B + backward ~ 2 x B
+        return f_apex * (b + b + b + 2 * b)
 
     def sb3_update_flops(b: int) -> float:  # fwd target B + fwd online B + backward ~ 2 x fwd online B
         return f_sb3 * (b + b + 2 * b)
@@ -245,8 +242,6 @@ def main() -> None:
                   "sb3_flops_per_update": sb3_update_flops(batch), "apexrl_achieved_flops_per_s": fa,
                   "sb3_achieved_flops_per_s": fs, "apexrl_flop_fraction_of_mm": H.ratio(fa, mm["median"]),
                   "sb3_flop_fraction_of_mm": H.ratio(fs, mm["median"]),
-                  "apexrl_needed_flops_per_update": apex_needed_flops(batch),
-                  "apexrl_needed_flop_fraction_of_mm": H.ratio(a * apex_needed_flops(batch), mm["median"]),
                   "apexrl_transitions_per_s": a * batch, "sb3_transitions_per_s": s * batch})
         figures[f"batch_{batch}"] = d
         rows.append([f"batch {batch}", a, s, d["ratio_apexrl_over_sb3"], fa / 1e9, fs / 1e9,
@@ -278,13 +273,12 @@ def main() -> None:
                   "apexrl_replay": "PrioritizedReplay(FrameStorage) filled through NStepAdder(4 streams, n=3)",
                   "sb3": "DQN('CnnPolicy', buffer_size=fill, learning_starts=0); ReplayBuffer filled with add()"},
         notes=["apexrl's update computes more than SB3's: double Q runs the online network on s' as well "
-               "(7B vs 4B observation-forwards per update, FLOPs in figures), and it samples by priority and "
+               "(5B vs 4B observation-forwards per update, FLOPs in figures), and it samples by priority and "
                "writes priorities back; SB3 samples uniformly.",
                "FLOP counts are analytic (2 per multiply-add, Conv2d and Linear only; backward counted as 2x "
                "forward as specified, although the first convolution needs no input gradient).",
-               "apexrl_flop_fraction_of_mm counts the backward over all 2B rows of the online forward, as apexrl "
-               "executes it (the s' half is detached after the forward but autograd still runs the convolution "
-               "backward over it); apexrl_needed_flop_fraction_of_mm counts only the B rows that have a loss.",
+               "The online forward on s' runs without autograd, so the backward covers only the B rows with a "
+               "loss.",
                "Observations are random frames; the replay content does not change the cost."],
         duration_s=time.perf_counter() - t_start,
     )

@@ -156,6 +156,10 @@ class CategoricalQNetwork(nn.Module):
         """``N``, the number of atoms."""
         return int(self.support.shape[0])
 
+    def prepare(self, obs: torch.Tensor) -> torch.Tensor:
+        """Raw observations → the float32 input of :meth:`forward` (see the torso's ``prepare``)."""
+        return self.torso.prepare(obs)
+
     def logits(self, obs: torch.Tensor) -> torch.Tensor:
         """``obs [B, *obs_shape]`` → logits ``[B, A, N]`` float32."""
         return self.head(self.torso(obs))

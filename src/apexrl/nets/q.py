@@ -60,6 +60,10 @@ class QNetwork(nn.Module):
         self.torso = torso
         self.head = head
 
+    def prepare(self, obs: torch.Tensor) -> torch.Tensor:
+        """Raw observations → the float32 input of :meth:`forward` (see the torso's ``prepare``)."""
+        return self.torso.prepare(obs)
+
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return self.head(self.torso(obs))
 

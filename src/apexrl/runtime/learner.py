@@ -61,12 +61,13 @@ class DQNLearner:
         previous ones' stand-in of |δ| with non-finite values replaced by 0.
         """
         d = sample.data
+        prepare = self.online.prepare  # once per batch; both networks take the prepared tensors
         batch = TorchBatch(
-            obs=torch.from_numpy(d.obs),
+            obs=prepare(torch.from_numpy(d.obs)),
             action=torch.from_numpy(d.action),
             reward=torch.from_numpy(d.reward),
             discount=torch.from_numpy(d.discount),
-            next_obs=torch.from_numpy(d.next_obs),
+            next_obs=prepare(torch.from_numpy(d.next_obs)),
             weights=torch.from_numpy(sample.weights),
         )
         if self.config.noisy:  # independent noise for the online and target networks every step

@@ -1,0 +1,137 @@
+"""DQN-family ablation on MinAtar: each named algorithm, a fixed frame budget, several seeds.
+
+Every run is ``ALGORITHMS[name].presets["minatar"]()`` with the game, budget and seed replaced
+(the same actor, replay and learner code; only the switches differ). Each finished run is cached
+as ``benchmarks/results/dqn_ablation_runs/<game>-<algo>-s<seed>-<frames>.json`` (its eval curve
+and summary), so the full grid (8 algorithms × 2 games × 3 seeds × 1M frames, hours on two
+cores) can be run in parts, in several sessions, and a rerun skips what is done. The script
+then prints a table (mean ± std of the final greedy return, wall time), draws the learning
+curves (``benchmarks/results/dqn_ablation.png``) and writes ``dqn_ablation.json``. There is no
+peer library: the RESULT line compares ``rainbow`` with ``dqn`` on the first game.
+
+    python benchmarks/dqn_ablation.py [--quick] [--frames 1000000] [--seeds 0 1 2]
+        [--games breakout asterix] [--algos dqn rainbow ...] [--report-only]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _harness as H  # noqa: E402
+
+from apexrl.algos import ALGORITHMS  # noqa: E402
+from apexrl.config import ApexDQNConfig  # noqa: E402
+
+NAME = "dqn_ablation"
+GAMES = {"breakout": "MinAtar/Breakout-v1", "asterix": "MinAtar/Asterix-v1"}
+ALGOS = ["dqn", "double-dqn", "dueling-dqn", "prioritized-dqn", "c51", "rainbow", "apex-dqn", "apex-rainbow"]
+RUNS_DIR = Path(__file__).resolve().parent / "results" / "dqn_ablation_runs"
+
+
+def _options(parser: Any) -> None:
+    parser.add_argument("--frames", type=int, default=1_000_000, help="budget per run in env frames")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--games", nargs="+", default=list(GAMES), choices=list(GAMES))
+    parser.add_argument("--algos", nargs="+", default=ALGOS, choices=ALGOS)
+    parser.add_argument("--report-only", action="store_true", help="only summarise cached runs")
+
+
+def run_one(algo: str, game: str, seed: int, frames: int, quick: bool) -> dict[str, Any]:
+    """Train one (algorithm, game, seed) or load it from the cache."""
+    path = RUNS_DIR / f"{game}-{algo}-s{seed}-{frames}{'.quick' if quick else ''}.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    base = ALGORITHMS[algo].presets["minatar"]()
+    with tempfile.TemporaryDirectory() as tmp:
+        run = dataclasses.replace(base.run, env_id=GAMES[game], total_env_frames=frames, seed=seed,
+                                  run_dir=str(Path(tmp) / "run"), progress=False, tensorboard=False,
+                                  eval_interval_frames=max(frames // 20, 1000),
+                                  final_eval_episodes=5 if quick else base.run.final_eval_episodes)
+        config = ApexDQNConfig(run=run, replay=base.replay, actor=base.actor, learner=base.learner)
+        summary = ALGORITHMS[algo].train(config)
+    record = {"algo": algo, "game": game, "seed": seed, "frames": frames,
+              "final_eval_return": summary["final_eval_return"], "wall_s": summary["wall_s"],
+              "learner_steps": summary["learner_steps"], "curve": summary["eval_history"]}
+    RUNS_DIR.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=1))
+    return record
+
+
+def plot(records: list[dict[str, Any]], games: list[str], algos: list[str], out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(games), figsize=(6 * len(games), 4), squeeze=False)
+    for ax, game in zip(axes[0], games):
+        for algo in algos:
+            runs = [r for r in records if r["game"] == game and r["algo"] == algo]
+            for i, r in enumerate(runs):
+                xs = [p["env_frames"] for p in r["curve"]]
+                ys = [p["eval_return"] for p in r["curve"]]
+                ax.plot(xs, ys, color=f"C{algos.index(algo)}", alpha=0.8, label=algo if i == 0 else None)
+        ax.set_title(f"MinAtar {game}")
+        ax.set_xlabel("env frames")
+        ax.set_ylabel("greedy eval return")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+
+
+def main() -> None:
+    args = H.parse_args(__doc__.split("\n\n")[0], extra=_options)
+    t0 = time.perf_counter()
+    frames = 20_000 if args.quick else args.frames
+    seeds = args.seeds[:1] if args.quick else args.seeds
+    games = args.games[:1] if args.quick else args.games
+    algos = ["dqn", "rainbow"] if args.quick else args.algos
+    records = []
+    for game in games:
+        for algo in algos:
+            for seed in seeds:
+                path = RUNS_DIR / f"{game}-{algo}-s{seed}-{frames}{'.quick' if args.quick else ''}.json"
+                if args.report_only and not path.exists():
+                    continue
+                records.append(run_one(algo, game, seed, frames, args.quick))
+                r = records[-1]
+                print(f"  {game:9s} {algo:16s} seed {seed}: final {r['final_eval_return']:.2f} "
+                      f"in {r['wall_s']:.0f} s", flush=True)
+    rows, table = [], {}
+    for game in games:
+        for algo in algos:
+            finals = [r["final_eval_return"] for r in records if r["game"] == game and r["algo"] == algo]
+            walls = [r["wall_s"] for r in records if r["game"] == game and r["algo"] == algo]
+            if not finals:
+                continue
+            mean = statistics.fmean(finals)
+            std = statistics.pstdev(finals) if len(finals) > 1 else 0.0
+            table[f"{game}/{algo}"] = {"mean": mean, "std": std, "n": len(finals), "wall_s_mean": statistics.fmean(walls)}
+            rows.append([game, algo, f"{mean:.2f} ± {std:.2f}", len(finals), statistics.fmean(walls)])
+    H.print_table(f"DQN family on MinAtar, {frames:,} frames per run", ["game", "algorithm", "final return",
+                                                                        "seeds", "wall s"], rows)
+    png = Path(__file__).resolve().parent / "results" / f"{NAME}{'.quick' if args.quick else ''}.png"
+    if records:
+        plot(records, games, algos, png)
+    first = games[0]
+    rb, dq = table.get(f"{first}/rainbow", {}).get("mean", float("nan")), table.get(f"{first}/dqn", {}).get(
+        "mean", float("nan"))
+    result = {"apexrl": rb, "peer": dq, "ratio": H.ratio(rb, dq), "unit": "final_return",
+              "ratio_definition": f"rainbow / dqn mean final greedy return on MinAtar {first}", "better": "higher",
+              "target": "none (ablation)"}
+    H.finish(NAME, result, figures={"table": table, "runs": records, "plot": str(png)}, peer="dqn (apexrl)",
+             peer_version=None, quick=args.quick,
+             settings={"frames": frames, "seeds": seeds, "games": games, "algos": algos},
+             duration_s=time.perf_counter() - t0)
+
+
+if __name__ == "__main__":
+    main()
