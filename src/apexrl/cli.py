@@ -102,8 +102,10 @@ def cmd_train(argv: list[str]) -> int:
     except ValueError as exc:
         return _fail(str(exc))
     if config.run.backend == "local" and config.run.num_actors > 1:
-        return _fail(f"--backend local runs one actor, but --actors {config.run.num_actors} was given; "
-                     "use --backend mp for several actors")
+        if _given(rest, "--actors"):
+            return _fail(f"--backend local runs one actor, but --actors {config.run.num_actors} was given; "
+                         "use --backend mp for several actors")
+        config = dataclasses.replace(config, run=dataclasses.replace(config.run, num_actors=1))
     try:
         summary = spec.train(config)
     except ValueError as exc:

@@ -30,17 +30,18 @@ class _ParentWatch:
     """True once the process that started us is gone (its children are re-parented), so a
     learner killed with SIGKILL leaves no actor running (``os.getppid`` is a cheap syscall)."""
 
-    def __init__(self) -> None:
-        self.parent = os.getppid()
+    def __init__(self, parent: int) -> None:
+        self.parent = parent  # the parent's pid, passed in: it may be gone before the child even starts
 
     def gone(self) -> bool:
         return os.getppid() != self.parent
 
 
 def _actor_main(config: ApexDQNConfig, info: EnvSpecInfo, index: int, params: SharedParams, out: Any,
-                stop: Any) -> None:
+                stop: Any, parent: int) -> None:
     torch.set_num_threads(1)
-    watch = _ParentWatch()
+    watch = _ParentWatch(parent)
+    out.cancel_join_thread()  # exiting must not wait to flush into a pipe no one reads any more
     actor = None
     try:
         actor = Actor(config, info, index, params)
@@ -78,7 +79,8 @@ class ProcessSource:
         self.queue = ctx.Queue(maxsize=config.actor.queue_size)
         self.stop_event = ctx.Event()
         self.processes = [
-            ctx.Process(target=_actor_main, args=(config, info, i, params, self.queue, self.stop_event),
+            ctx.Process(target=_actor_main,
+                        args=(config, info, i, params, self.queue, self.stop_event, os.getpid()),
                         name=f"apexrl-actor-{i}", daemon=True)
             for i in range(config.run.num_actors)
         ]
@@ -146,12 +148,13 @@ class ProcessSource:
 
 
 def _evaluator_main(config: ApexDQNConfig, info: EnvSpecInfo, params: SharedParams, requests: Any, results: Any,
-                    env_kwargs: dict[str, Any]) -> None:
+                    env_kwargs: dict[str, Any], parent: int) -> None:
     torch.set_num_threads(1)
     run = config.run
     net = build_dqn_network(config.learner, info)
     net.eval()
-    watch = _ParentWatch()
+    watch = _ParentWatch(parent)
+    results.cancel_join_thread()
     count = 0
     while not watch.gone():
         try:
@@ -180,7 +183,8 @@ class ProcessEvaluator:
         self.results = ctx.Queue()
         self.busy = False
         self.process = ctx.Process(target=_evaluator_main,
-                                   args=(config, info, params, self.requests, self.results, env_kwargs),
+                                   args=(config, info, params, self.requests, self.results, env_kwargs,
+                                         os.getpid()),
                                    name="apexrl-evaluator", daemon=True)
         self.process.start()
 
