@@ -35,9 +35,6 @@ class LocalSource:
         except Exception as exc:
             raise ActorError(f"actor 0 failed: {type(exc).__name__}: {exc}") from exc
 
-    def restarts(self) -> int:
-        return 0
-
     def stop(self) -> None:
         if self.actor is not None:
             self.actor.close()

@@ -126,9 +126,6 @@ class ProcessSource:
                     pass
                 raise ActorError(f"actor {i} exited unexpectedly with code {p.exitcode}")
 
-    def restarts(self) -> int:
-        return 0
-
     def stop(self) -> None:
         self.stop_event.set()
         deadline = time.monotonic() + 10.0

@@ -11,6 +11,7 @@ the new priorities, publish parameters, ask for evaluations, log. The run direct
 from __future__ import annotations
 
 import json
+from collections import deque
 import multiprocessing as mp
 import os
 import re
@@ -140,7 +141,7 @@ def train(config: ApexDQNConfig, algo: str = "apex-dqn") -> dict[str, Any]:
     fps = frames_per_step(info.kind)
     limiter = RateLimiter(rcfg.samples_per_insert, rcfg.samples_per_insert_tolerance, lcfg.batch_size)
     env_steps = learner_steps = episodes = 0
-    recent_returns: list[float] = []
+    recent_returns: deque[float] = deque(maxlen=20)  # episode_return = mean of the last 20 episodes
     eval_history: list[dict[str, float]] = []
     pending_eval: float | None = None
     last_metrics: dict[str, float] = {}
@@ -169,7 +170,6 @@ def train(config: ApexDQNConfig, algo: str = "apex-dqn") -> dict[str, Any]:
                 for ret, _length in m.episodes:
                     episodes += 1
                     recent_returns.append(ret)
-            recent_returns = recent_returns[-100:]
             frac = min(1.0, env_steps * fps / run.total_env_frames)
             if may_learn and len(replay) >= rcfg.learning_starts:
                 if lcfg.learning_rate_final is not None:
@@ -268,11 +268,11 @@ def _max_rss_bytes() -> dict[str, int]:
             "largest_child": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024}
 
 
-def _mean(values: list[float]) -> float | None:
+def _mean(values: Any) -> float | None:
     return float(np.mean(values)) if values else None
 
 
-def _row(env_frames: int, env_steps: int, learner_steps: int, wall: float, recent: list[float],
+def _row(env_frames: int, env_steps: int, learner_steps: int, wall: float, recent: Any,
          eval_return: float | None, fps: float, lps: float, replay_size: int, episodes: int,
          metrics: dict[str, float], lr: float) -> dict[str, Any]:
     return {
@@ -280,7 +280,7 @@ def _row(env_frames: int, env_steps: int, learner_steps: int, wall: float, recen
         "env_steps": env_steps,
         "learner_steps": learner_steps,
         "wall_s": round(wall, 3),
-        "episode_return": _mean(recent[-20:]),
+        "episode_return": _mean(recent),
         "eval_return": eval_return,
         "env_frames_per_s": fps,
         "learner_steps_per_s": lps,
