@@ -9,7 +9,7 @@ from torch import nn
 from apexrl.config import ApexDQNConfig
 from apexrl.envs import EnvSpecInfo
 from apexrl.runtime.actor import Actor, ActorError, ActorMessage
-from apexrl.runtime.evaluator import evaluate
+from apexrl.runtime.evaluator import periodic_evaluation
 from apexrl.runtime.params import SharedParams
 
 
@@ -49,12 +49,11 @@ class LocalEvaluator:
         self.network = network
         self.env_kwargs = env_kwargs
         self._results: list[tuple[dict[str, float], list[float]]] = []
+        self._count = 0
 
     def request(self, tag: dict[str, float]) -> bool:
-        run = self.config.run
-        returns = evaluate(self.network, run.env_id, run.eval_episodes, epsilon=run.eval_epsilon,
-                           seed=run.seed + 100_000 + len(self._results), max_episode_steps=run.eval_max_episode_steps,
-                           **self.env_kwargs)
+        returns = periodic_evaluation(self.network, self.config.run, self._count, self.env_kwargs)
+        self._count += 1
         self._results.append((tag, returns))
         return True
 

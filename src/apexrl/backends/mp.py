@@ -21,7 +21,7 @@ from apexrl.config import ApexDQNConfig
 from apexrl.envs import EnvSpecInfo
 from apexrl.nets import build_dqn_network
 from apexrl.runtime.actor import Actor, ActorError, ActorFailure, ActorMessage
-from apexrl.runtime.evaluator import evaluate
+from apexrl.runtime.evaluator import periodic_evaluation
 from apexrl.runtime.params import SharedParams
 
 
@@ -162,9 +162,7 @@ def _evaluator_main(config: ApexDQNConfig, info: EnvSpecInfo, params: SharedPara
             return
         try:
             params.pull(net)
-            returns = evaluate(net, run.env_id, run.eval_episodes, epsilon=run.eval_epsilon,
-                               seed=run.seed + 100_000 + count, max_episode_steps=run.eval_max_episode_steps,
-                               **env_kwargs)
+            returns = periodic_evaluation(net, run, count, env_kwargs)
             results.put((tag, returns))
         except Exception as exc:
             results.put((tag, f"{type(exc).__name__}: {exc}"))

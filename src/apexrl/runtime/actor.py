@@ -100,7 +100,7 @@ class Actor:
         seed = run.seed * 1_000_003 + 10_007 * (index + 1)
         self.rng = np.random.default_rng(seed)
         self.envs = make_vector_env(run.env_id, self.num_envs, seed, training=True, context=f"actor {index}",
-                                    **_env_kwargs(config, info))
+                                    **env_kwargs_for(config, info))
         self.net = build_dqn_network(lcfg, info)
         self.noisy = lcfg.noisy
         if not self.noisy:
@@ -198,7 +198,8 @@ class Actor:
         self.envs.close()
 
 
-def _env_kwargs(config: ApexDQNConfig, info: EnvSpecInfo) -> dict[str, Any]:
+def env_kwargs_for(config: ApexDQNConfig, info: EnvSpecInfo) -> dict[str, Any]:
+    """Extra ``make_env`` keyword arguments of this config for this environment."""
     if info.kind == "atari":
         return {"repeat_action_probability": config.actor.repeat_action_probability}
     return {}

@@ -40,6 +40,15 @@ def evaluate(network: nn.Module, env_id: str, episodes: int, *, epsilon: float =
         network.train(was_training)
 
 
+def periodic_evaluation(network: nn.Module, run: Any, index: int, env_kwargs: dict[str, Any]) -> list[float]:
+    """The ``index``-th evaluation during training: ``run.eval_episodes`` episodes with the run's
+    evaluation ε and episode cap, environments seeded apart from training and from earlier
+    evaluations. ``run`` is a :class:`apexrl.config.RunConfig`."""
+    return evaluate(network, run.env_id, run.eval_episodes, epsilon=run.eval_epsilon,
+                    seed=run.seed + 100_000 + 1_000 * index, max_episode_steps=run.eval_max_episode_steps,
+                    **env_kwargs)
+
+
 def _evaluate(network: nn.Module, env_id: str, episodes: int, epsilon: float, seed: int, max_episode_steps: int,
               max_parallel: int, env_kwargs: dict[str, Any]) -> list[float]:
     returns: list[float] = []

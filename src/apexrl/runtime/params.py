@@ -43,12 +43,15 @@ class SharedParams:
         Returns False, publishing nothing, if any parameter is NaN or infinite (NaN parameters
         are never sent to actors).
         """
-        # reshape, not view: channels-last conv weights are not contiguous
-        flat = torch.cat([p.detach().reshape(-1) for p in network.parameters()])
-        if not bool(torch.isfinite(flat).all()):
+        params = [p.detach() for p in network.parameters()]
+        if not all(bool(torch.isfinite(p).all()) for p in params):
             return False
         self._seq.value += 1  # odd: writing
-        self.buffer.copy_(flat)
+        offset = 0
+        for p in params:  # straight into the shared buffer: no temporary flat copy
+            n = p.numel()
+            self.buffer[offset:offset + n].view(p.shape).copy_(p)  # copy_ handles channels-last layouts
+            offset += n
         self._seq.value += 1  # even: stable
         return True
 

@@ -12,6 +12,7 @@ from torch import nn
 from apexrl.config import ApexDQNConfig, from_dict
 from apexrl.envs import env_info
 from apexrl.nets import build_dqn_network
+from apexrl.runtime.actor import env_kwargs_for
 
 
 def load_run_network(run_dir: str) -> tuple[nn.Module, ApexDQNConfig, dict[str, Any]]:
@@ -38,6 +39,4 @@ def load_run_network(run_dir: str) -> tuple[nn.Module, ApexDQNConfig, dict[str, 
     except RuntimeError as exc:
         raise ValueError(f"{model_path} does not match the network in {config_path}: {exc}") from exc
     network.eval()
-    from apexrl.runtime.trainer import env_kwargs_for
-
     return network, config, env_kwargs_for(config, info)

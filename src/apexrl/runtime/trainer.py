@@ -28,7 +28,7 @@ from apexrl.config import ApexDQNConfig, ReplayConfig, to_dict
 from apexrl.envs import EnvSpecInfo, check_env_id, env_info, require_discrete
 from apexrl.logging import MetricsLogger
 from apexrl.replay import ArrayStorage, FrameStorage, PrioritizedReplay
-from apexrl.runtime.actor import frames_per_step
+from apexrl.runtime.actor import env_kwargs_for, frames_per_step
 from apexrl.runtime.evaluator import evaluate
 from apexrl.runtime.learner import DQNLearner
 from apexrl.runtime.params import SharedParams
@@ -50,13 +50,6 @@ def prepare_run_dir(path: str) -> None:
         if os.path.exists(os.path.join(path, name)):
             raise ValueError(f"--run-dir {path!r} already holds a run ({name}); choose another directory")
     os.makedirs(path, exist_ok=True)
-
-
-def env_kwargs_for(config: ApexDQNConfig, info: EnvSpecInfo) -> dict[str, Any]:
-    """Extra ``make_env`` keyword arguments of this config for this environment."""
-    if info.kind == "atari":
-        return {"repeat_action_probability": config.actor.repeat_action_probability}
-    return {}
 
 
 def build_replay(config: ReplayConfig, info: EnvSpecInfo, seed: int | None = None) -> PrioritizedReplay:
@@ -171,7 +164,7 @@ def train(config: ApexDQNConfig, algo: str = "apex-dqn") -> dict[str, Any]:
                     episodes += 1
                     recent_returns.append(ret)
             frac = min(1.0, env_steps * fps / run.total_env_frames)
-            if may_learn and len(replay) >= rcfg.learning_starts:
+            if may_learn:
                 if lcfg.learning_rate_final is not None:
                     lr = lcfg.learning_rate + frac * (lcfg.learning_rate_final - lcfg.learning_rate)
                     learner.set_learning_rate(lr)
