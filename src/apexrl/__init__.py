@@ -6,6 +6,7 @@ Public API:
     make_env, make_vector_env                    Gymnasium environments with standard preprocessing
     PrioritizedReplay, ArrayStorage, FrameStorage, NStepAdder, SumTree   replay parts
     dqn_loss                                     the n-step double-Q loss as a pure function
+    load_policy(path) -> Policy                  a policy written by `apexrl export`, for inference
 """
 
 from apexrl.config import ActorConfig, ApexDQNConfig, DQNConfig, ReplayConfig, RunConfig
@@ -19,6 +20,7 @@ __all__ = [
     "ReplayConfig",
     "RunConfig",
     "__version__",
+    "load_policy",
 ]
 
 
@@ -35,6 +37,10 @@ def __getattr__(name: str):  # lazy: keep `import apexrl` light for actor proces
         import apexrl.replay as replay
 
         return getattr(replay, name)
+    if name in ("load_policy", "Policy"):
+        import apexrl.runtime.policy as policy
+
+        return getattr(policy, name)
     if name == "dqn_loss":
         from apexrl.losses import dqn_loss
 

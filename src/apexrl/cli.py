@@ -1,7 +1,9 @@
 """``apexrl`` command line.
 
     apexrl train ALGO [--preset NAME] [--env ID] [--actors N] [--frames F] [--seed S] [--run-dir DIR] [...]
+    apexrl train ALGO --resume RUN_DIR [--frames F] [...]
     apexrl eval RUN_DIR [--episodes K] [--epsilon E] [--seed S]
+    apexrl export RUN_DIR OUT.safetensors
 
 Every hyperparameter of the algorithm's frozen config is a flag (``apexrl train ALGO --help``);
 a preset sets the defaults, flags given on the command line override them.
@@ -15,7 +17,7 @@ import json
 import os
 import sys
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 import tyro
@@ -81,8 +83,11 @@ def cmd_train(argv: list[str]) -> int:
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--preset", default=None)
     pre.add_argument("--env", default=None)
+    pre.add_argument("--resume", default=None)
     known, _ = pre.parse_known_args(rest)
-    rest = _without(rest, "--preset")
+    rest = _without(_without(rest, "--preset"), "--resume")
+    if known.resume is not None:
+        return _resume(spec, algo, known.resume, rest)
     default = spec.default()
     if known.preset is None and known.env is not None:  # a family's preset fits its envs best
         family = "atari" if known.env.startswith("ALE/") else "minatar" if known.env.startswith("MinAtar/") else None
@@ -106,16 +111,53 @@ def cmd_train(argv: list[str]) -> int:
             return _fail(f"--backend local runs one actor, but --actors {config.run.num_actors} was given; "
                          "use --backend mp for several actors")
         config = dataclasses.replace(config, run=dataclasses.replace(config.run, num_actors=1))
+    return _run(spec, algo, config)
+
+
+def _run(spec: Any, algo: str, config: Any, resume: str | None = None) -> int:
     try:
-        summary = spec.train(config)
+        summary = spec.train(config, resume=resume)
     except ValueError as exc:
         return _fail(str(exc))
     except RuntimeError as exc:
         _err.print(f"[bold red]training stopped:[/] {exc}", highlight=False)
         return 1
+    if summary.get("interrupted"):
+        where = summary["checkpoint"] or "no checkpoint (parameters were not finite)"
+        _err.print(f"[bold yellow]interrupted by {summary['interrupted']}[/] at env_frames={summary['env_frames']:,}; "
+                   f"saved {where}\ncontinue with: apexrl train {algo} --resume {summary['run_dir']}",
+                   highlight=False)
+        return 128 + int(summary["signal"])
     print(json.dumps({k: summary[k] for k in ("run_dir", "final_eval_return", "best_eval_return", "env_frames",
-                                              "learner_steps", "wall_s", "env_frames_per_s")}, indent=2))
+                                              "learner_steps", "wall_s", "env_frames_per_s", "actor_restarts")},
+                     indent=2))
     return 0
+
+
+def _resume(spec: Any, algo: str, run_dir: str, rest: list[str]) -> int:
+    """``--resume RUN_DIR``: the run's saved configuration is the default; given flags override it."""
+    from apexrl.config import from_dict
+    from apexrl.runtime.checkpoint import checkpoint_dirs
+
+    path = os.path.join(run_dir, "config.json")
+    if not os.path.isfile(path):
+        return _fail(f"--resume {run_dir!r}: no config.json there; is it an apexrl run directory?")
+    if not checkpoint_dirs(run_dir):
+        return _fail(f"--resume {run_dir!r}: no complete checkpoint in {os.path.join(run_dir, 'checkpoints')}")
+    with open(path) as f:
+        saved = json.load(f)
+    if saved.get("algo") != algo:
+        return _fail(f"--resume {run_dir!r} is a {saved.get('algo')!r} run; use apexrl train {saved.get('algo')} "
+                     f"--resume {run_dir}")
+    if _given(rest, "--run-dir") or _given(rest, "--env"):
+        return _fail("--resume continues the run in its own directory on its own environment; "
+                     "--run-dir and --env cannot be changed")
+    try:
+        default = from_dict(spec.config_class, saved["config"])
+        config = tyro.cli(spec.config_class, default=default, args=rest, prog=f"apexrl train {algo} --resume")
+    except ValueError as exc:
+        return _fail(str(exc))
+    return _run(spec, algo, config, resume=run_dir)
 
 
 def cmd_eval(argv: list[str]) -> int:
@@ -142,11 +184,41 @@ def cmd_eval(argv: list[str]) -> int:
     return 0
 
 
+@dataclass(frozen=True)
+class ExportArgs:
+    """Write a run's policy network alone to a safetensors file (read it with ``apexrl.load_policy``)."""
+
+    run_dir: tyro.conf.Positional[str]
+    """Run directory written by ``apexrl train``."""
+    out: tyro.conf.Positional[str]
+    """Output file, ``*.safetensors``."""
+
+    def __post_init__(self) -> None:
+        if not self.out.endswith(".safetensors"):
+            raise ValueError(f"invalid out={self.out!r}: the output file must end in .safetensors")
+
+
+def cmd_export(argv: list[str]) -> int:
+    try:
+        args = tyro.cli(ExportArgs, args=argv, prog="apexrl export")
+    except ValueError as exc:
+        return _fail(str(exc))
+    from apexrl.runtime.policy import export_policy
+
+    try:
+        info = export_policy(args.run_dir, args.out)
+    except (FileNotFoundError, ValueError, RuntimeError) as exc:
+        return _fail(str(exc))
+    print(json.dumps(info, indent=2))
+    return 0
+
+
 USAGE = """usage: apexrl COMMAND ...
 
 commands:
   train ALGO   train an agent (algorithms: {algos}); `apexrl train ALGO --help` lists every flag
   eval RUN_DIR evaluate a trained run's network
+  export RUN_DIR OUT.safetensors   write the policy network alone (load with apexrl.load_policy)
 """
 
 
@@ -161,7 +233,9 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_train(rest)
     if command == "eval":
         return cmd_eval(rest)
-    return _fail(f"unknown command {command!r}; expected 'train' or 'eval'")
+    if command == "export":
+        return cmd_export(rest)
+    return _fail(f"unknown command {command!r}; expected 'train', 'eval' or 'export'")
 
 
 if __name__ == "__main__":

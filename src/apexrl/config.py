@@ -16,7 +16,8 @@ from typing import Annotated, Any, Literal
 import tyro
 
 
-_FLAGS = {"env_id": "--env", "num_actors": "--actors", "total_env_frames": "--frames"}
+_FLAGS = {"env_id": "--env", "num_actors": "--actors", "total_env_frames": "--frames",
+          "checkpoint_every_min": "--checkpoint-every"}
 
 
 def flag_name(field_name: str) -> str:
@@ -73,8 +74,16 @@ class RunConfig:
     """Show the live progress bar."""
     tensorboard: bool = True
     """Write TensorBoard event files into the run directory."""
+    checkpoint_every_min: Annotated[float, tyro.conf.arg(name="checkpoint-every")] = 10.0
+    """Minutes of wall time between checkpoints (0 = only at the end and on SIGTERM / SIGINT)."""
+    keep_checkpoints: int = 3
+    """Newest complete checkpoints kept in ``RUN_DIR/checkpoints``."""
+    checkpoint_replay: bool = True
+    """Include the replay (items and priorities) in checkpoints, so a resume continues with it."""
 
     def __post_init__(self) -> None:
+        _require(self.checkpoint_every_min >= 0, "checkpoint_every_min", self.checkpoint_every_min, "must be >= 0")
+        _require(self.keep_checkpoints >= 1, "keep_checkpoints", self.keep_checkpoints, "must be >= 1")
         _positive(self, "total_env_frames", "num_actors", "log_interval_s", "final_eval_episodes",
                   "eval_episodes", "eval_max_episode_steps")
         _require(self.eval_interval_frames >= 0, "eval_interval_frames", self.eval_interval_frames, "must be >= 0")
@@ -143,6 +152,10 @@ class ActorConfig:
     """Messages that may wait in the actor→replay queue (bounded: backpressure)."""
     repeat_action_probability: float = 0.0
     """Atari sticky actions (0 = DQN/Ape-X protocol; ALE v5 default is 0.25)."""
+    max_actor_restarts: int = 10
+    """Restarts allowed per actor after a crash or hang; one more crash stops the run."""
+    actor_timeout_s: float = 60.0
+    """An environment step (or reset) running longer than this many seconds counts as a crash."""
 
     def __post_init__(self) -> None:
         _require(0.0 <= self.epsilon <= 1.0, "epsilon", self.epsilon, "must be in [0, 1]")
@@ -152,6 +165,8 @@ class ActorConfig:
         _positive(self, "envs_per_actor", "local_buffer_size", "param_update_period_frames", "queue_size")
         _require(0.0 <= self.repeat_action_probability <= 1.0, "repeat_action_probability",
                  self.repeat_action_probability, "must be in [0, 1]")
+        _require(self.max_actor_restarts >= 0, "max_actor_restarts", self.max_actor_restarts, "must be >= 0")
+        _require(self.actor_timeout_s > 0, "actor_timeout_s", self.actor_timeout_s, "must be > 0")
 
 
 @dataclass(frozen=True)
@@ -203,10 +218,12 @@ class DQNConfig:
     """Learner steps between parameter publications to actors."""
     updates_per_step: int = 1
     """Learner updates per main-loop iteration."""
+    max_consecutive_nonfinite: int = 100
+    """A NaN or infinite loss or gradient skips its update; this many in a row stop the run."""
 
     def __post_init__(self) -> None:
         _positive(self, "n_step", "batch_size", "learning_rate", "optimizer_eps", "target_update_period",
-                  "publish_period", "updates_per_step")
+                  "publish_period", "updates_per_step", "max_consecutive_nonfinite")
         _require(0.0 <= self.gamma <= 1.0, "gamma", self.gamma, "must be in [0, 1]")
         _require(self.max_grad_norm > 0 or math.isinf(self.max_grad_norm), "max_grad_norm",
                  self.max_grad_norm, "must be > 0")

@@ -29,6 +29,7 @@ CSV_COLUMNS = (
     "td_abs_mean",
     "q_mean",
     "learning_rate",
+    "actor_restarts",
 )
 """Columns of ``metrics.csv``, in order."""
 

@@ -44,3 +44,48 @@ class Continuous(gym.Env):
 
 gym.register("NaNObs-v0", entry_point=NaNAfter, kwargs={"bad_step": 30, "bad": "obs"})
 gym.register("InfReward-v0", entry_point=NaNAfter, kwargs={"bad_step": 30, "bad": "reward"})
+
+
+class FailOnce(gym.Env):
+    """CartPole-like 4-float env that fails once per test at its ``bad_step``-th step: it raises
+    (``mode="raise"``) or blocks (``mode="hang"``). The first instance to get there creates the
+    file named by ``$APEXRL_TEST_MARKER``; later instances (restarted actors) see it and behave."""
+
+    observation_space = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def __init__(self, bad_step: int = 200, mode: str = "raise"):
+        import os
+
+        self.marker = os.environ.get("APEXRL_TEST_MARKER")
+        self.bad_step = bad_step
+        self.mode = mode
+        self.t = 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros(4, np.float32), {}
+
+    def _first(self) -> bool:
+        import os
+
+        try:  # atomic: exactly one instance wins
+            os.close(os.open(self.marker, os.O_CREAT | os.O_EXCL))
+            return True
+        except FileExistsError:
+            return False
+
+    def step(self, action):
+        import time
+
+        self.t += 1
+        if self.t == self.bad_step and self.marker and self._first():
+            if self.mode == "raise":
+                raise RuntimeError("simulated emulator crash")
+            time.sleep(3600)
+        obs = self.np_random.uniform(-0.5, 0.5, 4).astype(np.float32)
+        return obs, float(action == (obs[0] > 0)), False, self.t % 100 == 0, {}
+
+
+gym.register("CrashOnce-v0", entry_point=FailOnce, kwargs={"bad_step": 200, "mode": "raise"})
+gym.register("HangOnce-v0", entry_point=FailOnce, kwargs={"bad_step": 200, "mode": "hang"})

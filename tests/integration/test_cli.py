@@ -10,6 +10,8 @@ import pytest
 from safetensors.torch import load_file
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from procs import alive, children  # noqa: E402
 TINY = ["--learning-starts", "200", "--batch-size", "32", "--eval-episodes", "2", "--final-eval-episodes", "3",
         "--eval-interval-frames", "1000", "--no-progress", "--log-interval-s", "0.5"]
 
@@ -108,7 +110,7 @@ def test_unknown_algorithm_and_preset(tmp_path):
 @pytest.mark.parametrize("env_id, what", [("bad_envs:NaNObs-v0", "observation"), ("bad_envs:InfReward-v0", "reward")])
 def test_non_finite_env_output_stops_run_naming_env_actor_step(tmp_path, env_id, what):
     res = apexrl("train", "apex-dqn", "--env", env_id, "--frames", "5000", "--run-dir", str(tmp_path / "r"),
-                 "--actors", "1", *TINY)
+                 "--actors", "1", "--max-actor-restarts", "0", *TINY)
     assert res.returncode == 1
     assert env_id.split(":")[1] in res.stderr and "actor 0" in res.stderr and "step" in res.stderr
     assert what in res.stderr.lower()
@@ -122,28 +124,6 @@ def test_pong_end_to_end_tiny(tmp_path):
     assert res.returncode == 0, res.stderr
     summary = check_run_dir(run_dir, 4000)
     assert summary["env_frames"] == 4 * summary["env_steps"]
-
-
-def _children(pid):
-    out = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                out.append(int(entry))
-    return out
-
-
-def _alive(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def test_sigkill_of_main_process_leaves_no_actor_running(tmp_path):
@@ -163,13 +143,13 @@ def test_sigkill_of_main_process_leaves_no_actor_running(tmp_path):
             if metrics.exists() and len(metrics.read_text().splitlines()) >= 3:
                 break
             time.sleep(0.2)
-        workers = [c for c in _children(proc.pid) if "spawn_main" in open(f"/proc/{c}/cmdline").read()]
+        workers = [c for c in children(proc.pid) if "spawn_main" in open(f"/proc/{c}/cmdline").read()]
         assert len(workers) >= 3  # 2 actors + the evaluator
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and any(_alive(c) for c in workers):
+    while time.monotonic() < deadline and any(alive(c) for c in workers):
         time.sleep(0.2)
-    survivors = [c for c in workers if _alive(c)]
+    survivors = [c for c in workers if alive(c)]
     assert not survivors, f"processes still running 10 s after the learner was killed: {survivors}"

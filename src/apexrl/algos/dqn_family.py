@@ -48,9 +48,10 @@ class Algorithm:
     single_actor: bool
     config_class: type = ApexDQNConfig
 
-    def train(self, config: ApexDQNConfig) -> dict[str, Any]:
-        """Train with ``config``; returns the run summary (see :func:`apexrl.runtime.trainer.train`)."""
-        return _train(config, algo=self.name)
+    def train(self, config: ApexDQNConfig, resume: str | None = None) -> dict[str, Any]:
+        """Train with ``config`` (continuing the run directory ``resume`` if given); returns the run
+        summary (see :func:`apexrl.runtime.trainer.train`)."""
+        return _train(config, algo=self.name, resume=resume)
 
 
 def _with(config: ApexDQNConfig, *, run: dict | None = None, replay: dict | None = None, actor: dict | None = None,

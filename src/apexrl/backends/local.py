@@ -2,43 +2,81 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Any
 
 from torch import nn
 
 from apexrl.config import ApexDQNConfig
 from apexrl.envs import EnvSpecInfo
-from apexrl.runtime.actor import Actor, ActorError, ActorMessage
+from apexrl.runtime.actor import Actor, ActorMessage, ActorRestarts, frames_per_step
 from apexrl.runtime.evaluator import periodic_evaluation
 from apexrl.runtime.params import SharedParams
 
+log = logging.getLogger("apexrl")
+
 
 class LocalSource:
-    """Steps one actor in this process until it has a message (B transitions)."""
+    """Steps one actor in this process until it has a message (B transitions).
 
-    def __init__(self, config: ApexDQNConfig, info: EnvSpecInfo, params: SharedParams) -> None:
-        self._args = (config, info, 0, params)
+    An exception in the actor's environment restarts the actor (new environments, newest
+    parameters) after a short backoff, up to ``max_actor_restarts`` times.
+
+    Args:
+        config, info, params: as for :class:`apexrl.runtime.actor.Actor`.
+        generation: first seed generation (a resumed run passes a new one).
+        start_frames: emulator frames already taken (continues an ε decay).
+    """
+
+    def __init__(self, config: ApexDQNConfig, info: EnvSpecInfo, params: SharedParams, generation: int = 0,
+                 start_frames: int = 0) -> None:
+        self.config, self.info, self.params = config, info, params
+        self.generation = generation - 1
+        self.frames = start_frames
+        self.fps = frames_per_step(info.kind)
+        self.restarts = ActorRestarts(1, config.actor.max_actor_restarts)
+        self.restart_at: float | None = None
         self.actor: Actor | None = None
 
     def start(self) -> None:
-        self.actor = Actor(*self._args)
+        self.generation += 1
+        self.actor = Actor(self.config, self.info, 0, self.params, generation=self.generation,
+                           start_frames=self.frames)
 
     def poll(self, max_messages: int, timeout: float) -> list[ActorMessage]:
-        """Return one message when ``max_messages > 0`` (running the actor to produce it)."""
+        """Return one message when ``max_messages > 0`` (running the actor to produce it).
+
+        Raises:
+            ActorError: the actor failed more often than ``max_actor_restarts`` allows.
+        """
+        if self.actor is None and self.restart_at is not None and time.monotonic() >= self.restart_at:
+            self.restart_at = None
+            self.start()
         if max_messages <= 0 or self.actor is None:
             return []
         try:
             while True:
                 message = self.actor.step()
                 if message is not None:
+                    self.frames += message.env_steps * self.fps
                     return [message]
         except Exception as exc:
-            raise ActorError(f"actor 0 failed: {type(exc).__name__}: {exc}") from exc
+            self.stop()
+            error = f"{type(exc).__name__}: {exc}"
+            delay = self.restarts.crashed(0, error)
+            log.warning("actor 0 crashed (%s); restart %d/%d in %.1f s", error, self.restarts.counts[0],
+                        self.restarts.max_restarts, delay)
+            self.restart_at = time.monotonic() + delay
+            return []
 
     def stop(self) -> None:
         if self.actor is not None:
-            self.actor.close()
-            self.actor = None
+            actor, self.actor = self.actor, None
+            try:
+                actor.close()
+            except Exception:  # a broken environment may fail to close too
+                pass
 
 
 class LocalEvaluator:

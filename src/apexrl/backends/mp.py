@@ -1,18 +1,30 @@
 """The ``mp`` backend (default): actor processes started with ``spawn``.
 
 Each actor process runs the same :class:`apexrl.runtime.actor.Actor` loop, pulls parameters
-from shared memory (:class:`apexrl.runtime.params.SharedParams`) and puts its messages on one
-bounded queue: when the learner falls behind, the queue fills and ``put`` blocks, so actors
-slow down instead of memory growing. An evaluator process evaluates the newest published
-parameters on request.
+from shared memory (:class:`apexrl.runtime.params.SharedParams`) and sends its messages through
+its own pipe. A sender thread in the actor writes to the pipe while the actor keeps stepping; a
+bounded outbox of ``queue_size`` messages gives backpressure: when the learner falls behind the
+actor waits instead of memory growing.
+
+One pipe per actor is what makes crashes harmless: the learner holds only the read end, so an
+actor killed in the middle of a message leaves a truncated message that ends in end-of-file on
+its own pipe; it is discarded with the pipe, never inserted partly, and no lock shared with the
+other actors is left held (as one shared ``multiprocessing.Queue`` would). A crashed actor (an
+exception, a signal, an environment step running longer than ``--actor-timeout-s``) is
+restarted with the newest parameters after a short backoff, up to ``--max-actor-restarts``
+times. An evaluator process evaluates the newest published parameters on request.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import queue as queue_lib
+import signal
+import threading
 import time
 import traceback
+from multiprocessing.connection import wait
 from typing import Any
 
 import torch
@@ -20,10 +32,11 @@ import torch
 from apexrl.config import ApexDQNConfig
 from apexrl.envs import EnvSpecInfo
 from apexrl.nets import build_dqn_network
-from apexrl.runtime.actor import Actor, ActorError, ActorFailure, ActorMessage
+from apexrl.runtime.actor import Actor, ActorFailure, ActorMessage, ActorRestarts, frames_per_step
 from apexrl.runtime.evaluator import periodic_evaluation
 from apexrl.runtime.params import SharedParams
 
+log = logging.getLogger("apexrl")
 
 
 class _ParentWatch:
@@ -37,111 +50,218 @@ class _ParentWatch:
         return os.getppid() != self.parent
 
 
-def _actor_main(config: ApexDQNConfig, info: EnvSpecInfo, index: int, params: SharedParams, out: Any,
-                stop: Any, parent: int) -> None:
+def _sender(conn: Any, outbox: queue_lib.Queue) -> None:
+    """Write outbox messages to the pipe until a ``None`` or a closed pipe."""
+    try:
+        while True:
+            message = outbox.get()
+            if message is None:
+                return
+            conn.send(message)
+    except (OSError, EOFError):  # the learner is gone or closed our pipe
+        return
+
+
+def _actor_main(config: ApexDQNConfig, info: EnvSpecInfo, index: int, params: SharedParams, conn: Any,
+                stop: Any, parent: int, generation: int, start_frames: int, clock: Any) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the learner, which stops us
     torch.set_num_threads(1)
     watch = _ParentWatch(parent)
-    out.cancel_join_thread()  # exiting must not wait to flush into a pipe no one reads any more
+    outbox: queue_lib.Queue = queue_lib.Queue(maxsize=config.actor.queue_size)
+    sender = threading.Thread(target=_sender, args=(conn, outbox), daemon=True)
+    sender.start()
     actor = None
+    failed = False
     try:
-        actor = Actor(config, info, index, params)
+        actor = Actor(config, info, index, params, generation=generation, start_frames=start_frames,
+                      step_clock=clock)
         while not stop.is_set() and not watch.gone():
             message = actor.step()
             if message is None:
                 continue
-            while not stop.is_set() and not watch.gone():
+            while not stop.is_set() and not watch.gone() and sender.is_alive():
                 try:
-                    out.put(message, timeout=0.1)
+                    outbox.put(message, timeout=0.1)
                     break
                 except queue_lib.Full:
                     continue
-    except Exception as exc:  # reported to the learner, which stops the run
+    except Exception as exc:  # reported to the learner, which restarts us or stops the run
+        clock[index] = 0.0
+        failed = True
         try:
-            out.put(ActorFailure(index, f"{type(exc).__name__}: {exc}", traceback.format_exc()), timeout=10)
-        except Exception:
+            outbox.put(ActorFailure(index, f"{type(exc).__name__}: {exc}", traceback.format_exc()), timeout=10)
+        except queue_lib.Full:
             pass
     finally:
+        try:
+            outbox.put_nowait(None)
+        except queue_lib.Full:
+            pass
+        if failed:  # deliver the report; on a normal stop nobody reads any more
+            sender.join(timeout=10)
         if actor is not None:
             actor.close()
 
 
-def _failure(report: ActorFailure) -> ActorError:
-    error = ActorError(f"actor {report.actor} failed: {report.error}")
-    error.remote_traceback = report.traceback  # type: ignore[attr-defined]
-    return error
+class _Slot:
+    """One actor position: its process, the read end of its pipe, and bookkeeping."""
+
+    def __init__(self) -> None:
+        self.process: Any = None
+        self.conn: Any = None
+        self.generation = -1
+        self.frames = 0  # emulator frames received from this position (continues ε decay on restart)
+        self.restart_at: float | None = None
 
 
 class ProcessSource:
-    """``num_actors`` actor processes feeding one bounded queue."""
+    """``num_actors`` actor processes, one pipe each, restarted when they crash or hang.
 
-    def __init__(self, config: ApexDQNConfig, info: EnvSpecInfo, params: SharedParams, ctx: Any) -> None:
+    Args:
+        config: the run's configuration (``num_actors``, ``max_actor_restarts``,
+            ``actor_timeout_s``).
+        info: environment shapes.
+        params: shared parameters the actors pull from.
+        ctx: a ``spawn`` multiprocessing context.
+        generation: first generation of seeds (a resumed run passes a new one so actors do not
+            replay the episodes of the interrupted run).
+        start_frames: emulator frames already taken by the whole run (split evenly between actors
+            to continue an ε decay after a resume).
+    """
+
+    def __init__(self, config: ApexDQNConfig, info: EnvSpecInfo, params: SharedParams, ctx: Any,
+                 generation: int = 0, start_frames: int = 0) -> None:
         self.config = config
-        self.queue = ctx.Queue(maxsize=config.actor.queue_size)
+        self.info = info
+        self.params = params
+        self.ctx = ctx
+        n = config.run.num_actors
         self.stop_event = ctx.Event()
-        self.processes = [
-            ctx.Process(target=_actor_main,
-                        args=(config, info, i, params, self.queue, self.stop_event, os.getpid()),
-                        name=f"apexrl-actor-{i}", daemon=True)
-            for i in range(config.run.num_actors)
-        ]
+        self.clock = ctx.Array("d", n, lock=False)  # per actor: start time of a running env step, or 0
+        self.restarts = ActorRestarts(n, config.actor.max_actor_restarts)
+        self.fps = frames_per_step(info.kind)
+        self.slots = [_Slot() for _ in range(n)]
+        for slot in self.slots:
+            slot.generation = generation - 1
+            slot.frames = start_frames // n
+
+    def _spawn(self, index: int) -> None:
+        slot = self.slots[index]
+        slot.generation += 1
+        reader, writer = self.ctx.Pipe(duplex=False)
+        self.clock[index] = 0.0
+        process = self.ctx.Process(
+            target=_actor_main,
+            args=(self.config, self.info, index, self.params, writer, self.stop_event, os.getpid(),
+                  slot.generation, slot.frames, self.clock),
+            name=f"apexrl-actor-{index}", daemon=True)
+        process.start()
+        writer.close()  # only the child holds the write end: its death means end-of-file here
+        slot.process, slot.conn, slot.restart_at = process, reader, None
 
     def start(self) -> None:
-        for p in self.processes:
-            p.start()
+        for i in range(len(self.slots)):
+            self._spawn(i)
+
+    def _crashed(self, index: int, error: str) -> None:
+        slot = self.slots[index]
+        if slot.process is not None:
+            if slot.process.is_alive():
+                slot.process.kill()
+            slot.process.join(timeout=5)
+        if slot.conn is not None:
+            slot.conn.close()
+        slot.process = slot.conn = None
+        self.clock[index] = 0.0
+        delay = self.restarts.crashed(index, error)  # raises ActorError once over budget
+        log.warning("actor %d crashed (%s); restart %d/%d in %.1f s", index, error, self.restarts.counts[index],
+                    self.restarts.max_restarts, delay)
+        slot.restart_at = time.monotonic() + delay
+
+    def _receive(self, index: int, out: list[ActorMessage]) -> bool:
+        """Read one message of actor ``index`` into ``out``; False if the pipe ended (crash handled)."""
+        slot = self.slots[index]
+        try:
+            message = slot.conn.recv()
+        except (EOFError, OSError):
+            code = slot.process.exitcode if slot.process is not None else None
+            if slot.process is not None and code is None:
+                slot.process.join(timeout=1)
+                code = slot.process.exitcode
+            self._crashed(index, f"process exited with code {code}")
+            return False
+        if isinstance(message, ActorFailure):
+            self._crashed(index, message.error)
+            return False
+        slot.frames += message.env_steps * self.fps
+        out.append(message)
+        return True
+
+    def _supervise(self) -> None:
+        now = time.monotonic()
+        timeout = self.config.actor.actor_timeout_s
+        for i, slot in enumerate(self.slots):
+            if slot.process is None:
+                if slot.restart_at is not None and now >= slot.restart_at:
+                    self._spawn(i)
+                continue
+            started = self.clock[i]
+            if started > 0.0 and now - started > timeout:
+                self._crashed(i, f"environment step hung for more than {timeout:g} s (--actor-timeout-s)")
+            elif slot.process.exitcode is not None and not slot.conn.poll(0):
+                self._crashed(i, f"process exited with code {slot.process.exitcode}")
 
     def poll(self, max_messages: int, timeout: float) -> list[ActorMessage]:
         """Up to ``max_messages`` messages; waits up to ``timeout`` s for the first one.
 
+        Crashed or hung actors are restarted here (after their backoff).
+
         Raises:
-            ActorError: an actor reported a failure or died.
+            ActorError: an actor failed more often than ``max_actor_restarts`` allows.
         """
+        self._supervise()
         if max_messages <= 0:
             if timeout > 0:
                 time.sleep(timeout)
-            self._check_alive()
             return []
         messages: list[ActorMessage] = []
-        try:
-            first = self.queue.get(timeout=timeout) if timeout > 0 else self.queue.get_nowait()
-            messages.append(first)
-            while len(messages) < max_messages:
-                messages.append(self.queue.get_nowait())
-        except queue_lib.Empty:
-            pass
-        for m in messages:
-            if isinstance(m, ActorFailure):
-                raise _failure(m)
-        if not messages:
-            self._check_alive()
+        wait_s = timeout
+        while len(messages) < max_messages:
+            conns = {slot.conn: i for i, slot in enumerate(self.slots) if slot.conn is not None}
+            if not conns:
+                if wait_s > 0:
+                    time.sleep(wait_s)
+                break
+            ready = wait(list(conns), timeout=wait_s)
+            if not ready:
+                break
+            for conn in ready:
+                if len(messages) >= max_messages:
+                    break
+                self._receive(conns[conn], messages)
+            wait_s = 0.0
         return messages
-
-    def _check_alive(self) -> None:
-        for i, p in enumerate(self.processes):
-            if p.exitcode is not None and not self.stop_event.is_set():
-                try:  # a failure report may be waiting in the queue
-                    m = self.queue.get(timeout=0.5)
-                    if isinstance(m, ActorFailure):
-                        raise _failure(m)
-                except queue_lib.Empty:
-                    pass
-                raise ActorError(f"actor {i} exited unexpectedly with code {p.exitcode}")
 
     def stop(self) -> None:
         self.stop_event.set()
         deadline = time.monotonic() + 10.0
-        while any(p.is_alive() for p in self.processes) and time.monotonic() < deadline:
-            try:  # drain so blocked puts return
-                while True:
-                    self.queue.get_nowait()
-            except queue_lib.Empty:
-                pass
+        while any(s.process is not None and s.process.is_alive() for s in self.slots) \
+                and time.monotonic() < deadline:
+            for slot in self.slots:  # drain so blocked sends return
+                try:
+                    while slot.conn is not None and slot.conn.poll(0):
+                        slot.conn.recv()
+                except (EOFError, OSError):
+                    pass
             time.sleep(0.02)
-        for p in self.processes:
-            if p.is_alive():
-                p.terminate()
-            p.join(timeout=2)
-        self.queue.cancel_join_thread()
-        self.queue.close()
+        for slot in self.slots:
+            if slot.process is not None:
+                if slot.process.is_alive():
+                    slot.process.kill()
+                slot.process.join(timeout=2)
+            if slot.conn is not None:
+                slot.conn.close()
+            slot.process = slot.conn = None
 
 
 def _evaluator_main(config: ApexDQNConfig, info: EnvSpecInfo, params: SharedParams, requests: Any, results: Any,

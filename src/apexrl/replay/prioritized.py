@@ -313,6 +313,50 @@ class PrioritizedReplay:
         self._tree.update(slots, leaf)
         self._max_priority = max(self._max_priority, float(p.max()))
 
+    # ------------------------------------------------------------------ checkpoints
+    def state_dict(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Everything needed to continue exactly: ``(arrays, meta)``.
+
+        ``arrays``: the storage's arrays (``storage.<name>``, filled slots only) and the sum
+        tree's leaves ``priority_leaves`` ``[N]`` ``float64`` (``p_i^α``); ``meta`` (JSON-able):
+        ``num_added``, ``max_priority``, ``importance_sampling_exponent`` and the sampling RNG's
+        state. Arrays are views: write them out before the replay changes.
+        """
+        filled = len(self)
+        arrays = {f"storage.{k}": v for k, v in self._storage.state_dict(filled).items()}  # type: ignore[attr-defined]
+        arrays["priority_leaves"] = self._tree.get(np.arange(filled, dtype=np.int64))
+        meta = {"num_added": self._added, "max_priority": self._max_priority, "capacity": self._capacity,
+                "importance_sampling_exponent": self._beta, "rng": self._rng.bit_generator.state}
+        return arrays, meta
+
+    def load_state_dict(self, arrays: dict[str, Any], meta: dict[str, Any]) -> None:
+        """Restore a :meth:`state_dict` into this (empty, same-shaped) replay.
+
+        Raises:
+            ValueError: a different capacity, arrays that do not fit the storage, priority leaves
+                that are negative, non-finite or of the wrong length. The replay is unchanged
+                when the check fails before any copy (shapes and values are checked first).
+        """
+        if int(meta.get("capacity", -1)) != self._capacity:
+            raise ValueError(f"replay state has capacity {meta.get('capacity')!r}, this replay {self._capacity}"
+                             " (--replay-capacity must match the checkpoint)")
+        added = int(meta["num_added"])
+        filled = min(added, self._capacity)
+        leaves = np.asarray(arrays.get("priority_leaves"))
+        if leaves.shape != (filled,) or leaves.dtype != np.float64 or not (
+                np.isfinite(leaves).all() and (leaves >= 0).all()):
+            raise ValueError(f"replay state priority_leaves: expected {filled} finite values >= 0, "
+                             f"got shape {leaves.shape} {leaves.dtype}")
+        storage_state = {k[len("storage."):]: v for k, v in arrays.items() if k.startswith("storage.")}
+        if np.shape(storage_state.get("action", ()))[:1] != (filled,):
+            raise ValueError(f"replay state holds a different number of items than num_added={added} implies")
+        self._storage.load_state_dict(storage_state)  # type: ignore[attr-defined]
+        self._tree.update(np.arange(filled, dtype=np.int64), leaves)
+        self._added = added
+        self._max_priority = float(meta["max_priority"])
+        self._beta = _nonneg_float("importance_sampling_exponent", meta["importance_sampling_exponent"])
+        self._rng.bit_generator.state = meta["rng"]
+
     def __repr__(self) -> str:
         return (
             f"PrioritizedReplay(size={len(self)}, capacity={self._capacity}, "

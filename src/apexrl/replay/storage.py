@@ -36,6 +36,26 @@ def _positive_int(name: str, value: Any) -> int:
     return int(value)
 
 
+def _restore(name: str, target: np.ndarray, saved: Any, rows: int | None = None) -> None:
+    """Check that ``saved`` fits ``target[:rows]`` (dtype, row shape, row count).
+
+    Raises:
+        ValueError: ``saved`` is not an array of ``target``'s dtype and row shape, or has more
+            rows than ``target``.
+    """
+    a = np.asarray(saved)
+    n = target.shape[0] if rows is None else rows
+    if a.dtype != target.dtype or a.shape[1:] != target.shape[1:] or a.shape[0] != n or n > target.shape[0]:
+        raise ValueError(f"replay state {name!r}: expected {n} rows of {target.shape[1:]} {target.dtype}, "
+                         f"got shape {a.shape} {a.dtype}")
+
+
+def _check_arrays(state: dict[str, Any], names: tuple[str, ...]) -> None:
+    missing = [n for n in names if n not in state]
+    if missing:
+        raise ValueError(f"replay state is missing {', '.join(missing)}")
+
+
 def _as_slots(slots: np.ndarray, capacity: int) -> np.ndarray:
     s = np.asarray(slots)
     if s.ndim != 1:
@@ -149,6 +169,31 @@ class ArrayStorage:
             discount=np.take(self.discount, s),
             next_obs=np.take(self.next_obs, s, axis=0),
         )
+
+    _FIELDS = ("obs", "next_obs", "action", "reward", "discount")
+
+    def state_dict(self, filled: int) -> dict[str, np.ndarray]:
+        """The first ``filled`` slots of every array (views, not copies), for checkpoints.
+
+        Args:
+            filled: slots in use, ``min(items added, capacity)`` (slots fill from 0).
+        """
+        return {name: getattr(self, name)[:filled] for name in self._FIELDS}
+
+    def load_state_dict(self, state: dict[str, Any]) -> int:
+        """Restore arrays written by :meth:`state_dict`; returns the number of filled slots.
+
+        Raises:
+            ValueError: a missing array or one whose dtype, shape or length does not fit this
+                storage (checked for every array before anything is copied).
+        """
+        _check_arrays(state, self._FIELDS)
+        filled = int(np.shape(state["action"])[0])
+        for name in self._FIELDS:
+            _restore(name, getattr(self, name), state[name], filled)
+        for name in self._FIELDS:
+            getattr(self, name)[:filled] = state[name]
+        return filled
 
     def valid(self, slots: np.ndarray) -> np.ndarray:
         """``[B]`` ``bool``: always ``True`` (whole observations never go stale)."""
@@ -519,6 +564,58 @@ class FrameStorage:
         return g
 
     # ------------------------------------------------------------------ read
+    _SLOT_FIELDS = ("_obs_gid", "_next_off", "_oldest_off", "_action", "_reward", "_discount")
+    _STREAM_FIELDS = ("_stream_ids", "_stream_rows", "_ring_step", "_ring_gid", "_last_step", "_last_gid")
+
+    def state_dict(self, filled: int) -> dict[str, np.ndarray]:
+        """Frames written so far, the first ``filled`` slots and the stream tables, for
+        checkpoints (views where possible; counters as 0-d ``int64`` arrays).
+
+        Args:
+            filled: slots in use, ``min(items added, capacity)`` (slots fill from 0).
+        """
+        nf = min(self._frames_written, self.frame_capacity)
+        state = {"frames": self.frames[:nf], "prev_off": self._prev_off[:nf],
+                 "frames_written": np.asarray(self._frames_written, dtype=np.int64),
+                 "num_streams": np.asarray(self._num_streams, dtype=np.int64)}
+        for name in self._SLOT_FIELDS:
+            state[name[1:]] = getattr(self, name)[:filled]
+        for name in self._STREAM_FIELDS:
+            state[name[1:]] = getattr(self, name)
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> int:
+        """Restore a :meth:`state_dict`; returns the number of filled slots.
+
+        Raises:
+            ValueError: a missing array or one that does not fit this storage (frame shape,
+                capacity, stream window), checked before anything is copied.
+        """
+        names = ("frames", "prev_off", "frames_written", "num_streams") + tuple(
+            n[1:] for n in self._SLOT_FIELDS + self._STREAM_FIELDS)
+        _check_arrays(state, names)
+        written = int(state["frames_written"])
+        nf = min(written, self.frame_capacity)
+        filled = int(np.shape(state["action"])[0])
+        _restore("frames", self.frames, state["frames"], nf)
+        _restore("prev_off", self._prev_off, state["prev_off"], nf)
+        for name in self._SLOT_FIELDS:
+            _restore(name[1:], getattr(self, name), state[name[1:]], filled)
+        num_streams = int(state["num_streams"])
+        rows = int(np.shape(state["ring_step"])[0])
+        if np.shape(state["ring_step"])[1:] != (self.stream_window,) or num_streams > rows or \
+                np.shape(state["stream_ids"]) != (num_streams,):
+            raise ValueError(f"replay state stream tables do not fit stream_window={self.stream_window}")
+        self.frames[:nf] = state["frames"]
+        self._prev_off[:nf] = state["prev_off"]
+        self._frames_written = written
+        for name in self._SLOT_FIELDS:
+            getattr(self, name)[:filled] = state[name[1:]]
+        for name in self._STREAM_FIELDS:
+            setattr(self, name, np.array(state[name[1:]], dtype=np.int64))
+        self._num_streams = num_streams
+        return filled
+
     def valid(self, slots: np.ndarray) -> np.ndarray:
         """``[B]`` ``bool``: the slot holds a transition all of whose frames are still present."""
         s = np.asarray(slots, dtype=np.int64)

@@ -9,6 +9,7 @@ published parameters.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,8 +63,48 @@ class ActorMessage:
 
 
 class ActorError(RuntimeError):
-    """An actor failed (its environment raised, for example on a NaN observation); the run stops.
-    The message names the actor and the original error."""
+    """An actor kept failing (its environment raised, for example on a NaN observation, or hung)
+    more often than ``--max-actor-restarts`` allows; the run stops. The message names the actor
+    and the last error."""
+
+
+class ActorRestarts:
+    """Crash accounting shared by every backend: restarts per actor with exponential backoff.
+
+    Args:
+        num_actors: actors supervised.
+        max_restarts: restarts allowed per actor (``--max-actor-restarts``).
+        backoff_s: delay before the first restart; doubles with each restart of the same actor,
+            up to ``max_backoff_s``.
+    """
+
+    def __init__(self, num_actors: int, max_restarts: int, backoff_s: float = 0.2,
+                 max_backoff_s: float = 5.0) -> None:
+        self.max_restarts = max_restarts
+        self.backoff_s = backoff_s
+        self.max_backoff_s = max_backoff_s
+        self.counts = [0] * num_actors
+        self.last_error: list[str | None] = [None] * num_actors
+
+    @property
+    def total(self) -> int:
+        """Restarts of all actors together."""
+        return sum(self.counts)
+
+    def crashed(self, index: int, error: str) -> float:
+        """Record a crash of actor ``index``; returns the seconds to wait before restarting it.
+
+        Raises:
+            ActorError: the actor already used its ``max_restarts`` restarts.
+        """
+        self.last_error[index] = error
+        if self.counts[index] >= self.max_restarts:
+            n = self.counts[index] + 1
+            raise ActorError(f"actor {index} failed {'once' if n == 1 else f'{n} times'} "
+                             f"(--max-actor-restarts {self.max_restarts}); last error: {error}")
+        delay = min(self.max_backoff_s, self.backoff_s * 2 ** self.counts[index])
+        self.counts[index] += 1
+        return delay
 
 
 @dataclass
@@ -84,10 +125,18 @@ class Actor:
         index: this actor's index ``i`` in ``[0, num_actors)``; it sets ε_i and the env seeds.
         params: where the learner publishes parameters.
         epsilon: override of ε_i (the evaluator uses the evaluation ε).
+        generation: how many times this actor was started before (restarts, resumes); it changes
+            the environment and exploration seeds so a restarted actor does not replay the same
+            episodes. 0 gives the seeds of a fresh run.
+        start_frames: emulator frames this actor had already taken (continues an ε decay after a
+            restart or resume).
+        step_clock: optional shared array; ``step_clock[index]`` holds ``time.monotonic()`` while
+            an environment step or reset is running and ``0.0`` otherwise (hang detection).
     """
 
     def __init__(self, config: ApexDQNConfig, info: EnvSpecInfo, index: int, params: SharedParams,
-                 epsilon: float | None = None) -> None:
+                 epsilon: float | None = None, generation: int = 0, start_frames: int = 0,
+                 step_clock: Any = None) -> None:
         run, acfg, lcfg = config.run, config.actor, config.learner
         self.index = index
         self.num_envs = acfg.envs_per_actor
@@ -95,9 +144,10 @@ class Actor:
             if epsilon is None else epsilon
         self.epsilon_start = acfg.epsilon_start
         self.epsilon_decay_frames = acfg.epsilon_decay_frames if epsilon is None else 0
-        self.frames = 0
+        self.frames = int(start_frames)
         self.epsilon = self._epsilon_now()
-        seed = run.seed * 1_000_003 + 10_007 * (index + 1)
+        self._clock = step_clock
+        seed = run.seed * 1_000_003 + 10_007 * (index + 1) + 7_919_993 * generation
         self.rng = np.random.default_rng(seed)
         self.envs = make_vector_env(run.env_id, self.num_envs, seed, training=True, context=f"actor {index}",
                                     **env_kwargs_for(config, info))
@@ -107,8 +157,9 @@ class Actor:
             self.net.eval()  # noisy nets act in train mode: with noise, resampled every step
         self.params = params
         self.param_version = params.pull(self.net)
+        # every (generation, actor, env) is its own stream: a restarted actor's steps start again at 0
         self.adder = NStepAdder(self.num_envs, lcfg.n_step, lcfg.gamma, frame_stack=info.kind == "atari",
-                                stream_offset=index * self.num_envs)
+                                stream_offset=(generation * run.num_actors + index) * self.num_envs)
         self.frames_per_step = frames_per_step(info.kind)
         self.buffer_size = acfg.local_buffer_size
         self.param_period = acfg.param_update_period_frames
@@ -118,8 +169,14 @@ class Actor:
         self._pending_count = 0
         self._steps = 0
         self._episodes: list[tuple[float, int]] = []
+        self._tick(True)
         self.obs, _ = self.envs.reset(seed=seed)
+        self._tick(False)
         self.q = self._forward(self.obs)
+
+    def _tick(self, busy: bool) -> None:
+        if self._clock is not None:
+            self._clock[self.index] = time.monotonic() if busy else 0.0
 
     def _epsilon_now(self) -> float:
         if self.epsilon_decay_frames <= 0:
@@ -143,7 +200,9 @@ class Actor:
     def step(self) -> ActorMessage | None:
         """Take one step in every environment; return a message once B transitions are ready."""
         actions = self._act(self.q)
+        self._tick(True)
         next_obs, reward, terminated, truncated, info = self.envs.step(actions)
+        self._tick(False)
         done = terminated | truncated
         if self.noisy:
             reset_noise(self.net)  # Fortunato et al. 2018: new noise for every action selection

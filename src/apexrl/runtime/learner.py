@@ -47,6 +47,7 @@ class DQNLearner:
                                                  eps=config.optimizer_eps, centered=True)
         self.steps = 0
         self.skipped_updates = 0
+        self.consecutive_skipped = 0
 
     def set_learning_rate(self, lr: float) -> None:
         """Set the optimizer's step size (for schedules)."""
@@ -84,10 +85,57 @@ class DQNLearner:
         metrics["learner/grad_norm"] = float(grad_norm)
         if torch.isfinite(out.loss) and torch.isfinite(grad_norm):
             self.optimizer.step()
+            self.consecutive_skipped = 0
         else:
             self.skipped_updates += 1
+            self.consecutive_skipped += 1
         self.steps += 1
         if self.steps % self.config.target_update_period == 0:
             self.target.load_state_dict(self.online.state_dict())
         priorities = np.nan_to_num(out.priorities.numpy(), nan=0.0, posinf=0.0, neginf=0.0)
         return priorities.astype(np.float32, copy=False), metrics
+
+    # ------------------------------------------------------------------ checkpoints
+    def state_dict(self) -> tuple[dict[str, torch.Tensor], dict[str, object]]:
+        """``(tensors, meta)`` for a checkpoint: ``online.*``, ``target.*`` and ``optimizer.<i>.<name>``
+        tensors; ``meta`` (JSON-able) holds the step counters and the optimizer's hyperparameters."""
+        tensors = {f"online.{k}": v for k, v in self.online.state_dict().items()}
+        tensors.update({f"target.{k}": v for k, v in self.target.state_dict().items()})
+        opt = self.optimizer.state_dict()
+        for index, entry in opt["state"].items():
+            for name, value in entry.items():
+                tensors[f"optimizer.{index}.{name}"] = value if torch.is_tensor(value) else torch.tensor(value)
+        groups = [{k: (list(v) if isinstance(v, tuple) else v) for k, v in g.items()} for g in opt["param_groups"]]
+        meta = {"steps": self.steps, "skipped_updates": self.skipped_updates, "optimizer": self.config.optimizer,
+                "param_groups": groups}
+        return tensors, meta
+
+    def load_state_dict(self, tensors: dict[str, torch.Tensor], meta: dict[str, object]) -> None:
+        """Restore a :meth:`state_dict`.
+
+        Raises:
+            ValueError: the tensors do not fit this learner's networks (a different architecture)
+                or the optimizer differs; the message names the mismatch.
+        """
+        if meta.get("optimizer") != self.config.optimizer:
+            raise ValueError(f"checkpoint optimizer {meta.get('optimizer')!r} differs from "
+                             f"--optimizer {self.config.optimizer!r}")
+        online = {k[len("online."):]: v for k, v in tensors.items() if k.startswith("online.")}
+        target = {k[len("target."):]: v for k, v in tensors.items() if k.startswith("target.")}
+        state: dict[int, dict[str, torch.Tensor]] = {}
+        for key, value in tensors.items():
+            if key.startswith("optimizer."):
+                _, index, name = key.split(".", 2)
+                state.setdefault(int(index), {})[name] = value
+        current = self.optimizer.state_dict()["param_groups"]
+        groups = []
+        for saved, now in zip(meta["param_groups"], current):  # type: ignore[arg-type]
+            groups.append({k: (tuple(v) if isinstance(now.get(k), tuple) else v) for k, v in saved.items()})
+        try:
+            self.online.load_state_dict(online)
+            self.target.load_state_dict(target)
+            self.optimizer.load_state_dict({"state": state, "param_groups": groups})
+        except (RuntimeError, ValueError, KeyError) as exc:
+            raise ValueError(f"checkpoint does not fit this network/optimizer: {exc}") from exc
+        self.steps = int(meta["steps"])  # type: ignore[call-overload]
+        self.skipped_updates = int(meta["skipped_updates"])  # type: ignore[call-overload]

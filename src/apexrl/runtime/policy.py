@@ -6,7 +6,9 @@ import json
 import os
 from typing import Any
 
-from safetensors.torch import load_file
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
 from torch import nn
 
 from apexrl.config import ApexDQNConfig, from_dict
@@ -40,3 +42,153 @@ def load_run_network(run_dir: str) -> tuple[nn.Module, ApexDQNConfig, dict[str, 
         raise ValueError(f"{model_path} does not match the network in {config_path}: {exc}") from exc
     network.eval()
     return network, config, env_kwargs_for(config, info)
+
+
+POLICY_FORMAT = "apexrl-policy-1"
+
+
+def _network_from_run(run_dir: str) -> tuple[dict[str, Any], ApexDQNConfig, str, str]:
+    """``(online state dict, config, algo, source file)`` of a run: its final ``model.safetensors``
+    when the run finished (``summary.json`` present), otherwise its newest complete checkpoint."""
+    from apexrl.runtime.checkpoint import CheckpointError, load_latest
+
+    config_path = os.path.join(run_dir, "config.json")
+    if not os.path.exists(config_path):
+        raise FileNotFoundError(f"{config_path} not found: is {run_dir!r} an apexrl run directory?")
+    with open(config_path) as f:
+        data = json.load(f)
+    config = from_dict(ApexDQNConfig, data["config"])
+    model = os.path.join(run_dir, "model.safetensors")
+    if os.path.exists(os.path.join(run_dir, "summary.json")) and os.path.exists(model):
+        return load_file(model), config, data.get("algo", "apex-dqn"), model
+    try:
+        ckpt = load_latest(run_dir)
+    except CheckpointError as exc:
+        raise FileNotFoundError(f"{run_dir!r} has neither a final model.safetensors nor a usable checkpoint: {exc}") \
+            from exc
+    state = {k[len("online."):]: v for k, v in ckpt.tensors.items() if k.startswith("online.")}
+    return state, config, data.get("algo", "apex-dqn"), ckpt.path
+
+
+def export_policy(run_dir: str, out: str) -> dict[str, Any]:
+    """Write the policy network of a run alone to ``out`` (safetensors), with what is needed to
+    rebuild it (network settings, observation shape and dtype, action count, env id) in the
+    file's metadata. Read it back with :func:`load_policy`.
+
+    Returns the metadata written (plus ``out`` and ``source``).
+
+    Raises:
+        FileNotFoundError: ``run_dir`` has no ``config.json`` or no network to export.
+        ValueError: the saved network does not match the run's configuration or has NaN values.
+    """
+    from apexrl import __version__
+    from apexrl.config import to_dict
+
+    state, config, algo, source = _network_from_run(run_dir)
+    info = env_info(config.run.env_id)
+    network = build_dqn_network(config.learner, info)
+    try:
+        network.load_state_dict(state)
+    except RuntimeError as exc:
+        raise ValueError(f"{source} does not match the network in {run_dir}/config.json: {exc}") from exc
+    tensors = {k: v.detach().contiguous() for k, v in network.state_dict().items()}
+    if not all(bool(torch.isfinite(v).all()) for v in tensors.values() if v.is_floating_point()):
+        raise ValueError(f"{source} holds NaN or infinite parameters; refusing to export them")
+    meta = {"format": POLICY_FORMAT, "apexrl_version": __version__, "algo": algo, "env_id": config.run.env_id,
+            "kind": info.kind, "obs_shape": json.dumps(list(info.obs_shape)), "obs_dtype": str(np.dtype(info.obs_dtype)),
+            "num_actions": str(info.num_actions), "learner": json.dumps(to_dict(config.learner)),
+            "env_kwargs": json.dumps(env_kwargs_for(config, info))}
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    tmp = out + ".tmp"
+    save_file(tensors, tmp, metadata=meta)
+    os.replace(tmp, out)
+    return {**meta, "out": out, "source": source}
+
+
+class Policy:
+    """A trained Q-network policy for inference, from :func:`load_policy`.
+
+    Attributes:
+        network: the Q network (eval mode), ``obs [B, *obs_shape] -> Q [B, num_actions]`` float32.
+        env_id: the environment it was trained on (make it with
+            ``apexrl.make_env(env_id, training=False, **env_kwargs)``).
+        obs_shape, obs_dtype, num_actions: what it takes and gives.
+        algo: the algorithm that trained it.
+        env_kwargs: extra ``make_env`` arguments of the training run (Atari sticky actions).
+    """
+
+    def __init__(self, network: nn.Module, meta: dict[str, str]) -> None:
+        self.network = network
+        self.env_id = meta["env_id"]
+        self.algo = meta["algo"]
+        self.obs_shape = tuple(json.loads(meta["obs_shape"]))
+        self.obs_dtype = np.dtype(meta["obs_dtype"])
+        self.num_actions = int(meta["num_actions"])
+        self.env_kwargs: dict[str, Any] = json.loads(meta.get("env_kwargs", "{}"))
+        self.metadata = meta
+
+    def q_values(self, obs: np.ndarray) -> np.ndarray:
+        """Q-values ``[B, num_actions]`` float32 of observations ``[B, *obs_shape]`` (or one
+        observation ``obs_shape`` -> ``[num_actions]``).
+
+        Raises:
+            ValueError: an observation of another shape.
+        """
+        x = np.asarray(obs, dtype=self.obs_dtype)
+        single = x.shape == self.obs_shape
+        if single:
+            x = x[None]
+        if x.shape[1:] != self.obs_shape:
+            raise ValueError(f"observation shape {np.shape(obs)} does not match the policy's {self.obs_shape} "
+                             f"(or a batch [B, *{self.obs_shape}])")
+        with torch.inference_mode():
+            q = self.network(torch.from_numpy(np.ascontiguousarray(x))).numpy()
+        return q[0] if single else q
+
+    def act(self, obs: np.ndarray, epsilon: float = 0.0, rng: np.random.Generator | None = None) -> Any:
+        """Greedy (or ε-greedy) actions: ``int64 [B]`` for a batch, an ``int`` for one observation."""
+        q = self.q_values(obs)
+        actions = np.atleast_1d(q.argmax(axis=-1)).astype(np.int64)
+        if epsilon > 0:
+            rng = rng or np.random.default_rng()
+            explore = rng.random(actions.shape[0]) < epsilon
+            actions[explore] = rng.integers(0, self.num_actions, int(explore.sum()))
+        return int(actions[0]) if q.ndim == 1 else actions
+
+    __call__ = act
+
+
+def load_policy(path: str) -> Policy:
+    """Read a policy written by ``apexrl export`` (:func:`export_policy`). Nothing is unpickled and
+    no environment is created.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: the file is not an apexrl policy or its tensors do not fit its metadata.
+    """
+    from types import SimpleNamespace
+
+    from safetensors import safe_open
+
+    from apexrl.config import DQNConfig
+
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path} not found")
+    try:
+        with safe_open(path, framework="pt") as f:
+            meta = f.metadata() or {}
+    except Exception as exc:
+        raise ValueError(f"{path} is not a safetensors file: {exc}") from exc
+    if meta.get("format") != POLICY_FORMAT:
+        raise ValueError(f"{path} is not an apexrl policy (metadata format {meta.get('format')!r}); "
+                         "write one with: apexrl export RUN_DIR OUT.safetensors")
+    learner = from_dict(DQNConfig, json.loads(meta["learner"]))
+    info = SimpleNamespace(kind=meta["kind"], obs_shape=tuple(json.loads(meta["obs_shape"])),
+                           num_actions=int(meta["num_actions"]))
+    network = build_dqn_network(learner, info)
+    try:
+        network.load_state_dict(load_file(path))
+    except RuntimeError as exc:
+        raise ValueError(f"{path}: tensors do not fit the network its metadata describes: {exc}") from exc
+    network.eval()
+    return Policy(network, meta)

@@ -10,13 +10,17 @@ the new priorities, publish parameters, ask for evaluations, log. The run direct
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from collections import deque
+import logging
 import multiprocessing as mp
 import os
 import re
 import resource
+import signal
+import threading
 import time
+from collections import deque
 from typing import Any
 
 import numpy as np
@@ -29,9 +33,12 @@ from apexrl.envs import EnvSpecInfo, check_env_id, env_info, require_discrete
 from apexrl.logging import MetricsLogger
 from apexrl.replay import ArrayStorage, FrameStorage, PrioritizedReplay
 from apexrl.runtime.actor import env_kwargs_for, frames_per_step
+from apexrl.runtime.checkpoint import load_latest, save_checkpoint
 from apexrl.runtime.evaluator import evaluate
 from apexrl.runtime.learner import DQNLearner
 from apexrl.runtime.params import SharedParams
+
+log = logging.getLogger("apexrl")
 
 
 def default_run_dir(algo: str, env_id: str, seed: int) -> str:
@@ -52,10 +59,49 @@ def prepare_run_dir(path: str) -> None:
     os.makedirs(path, exist_ok=True)
 
 
+def replay_bytes_needed(config: ReplayConfig, info: EnvSpecInfo) -> int:
+    """Bytes the replay :func:`build_replay` makes will hold once full (storage + sum tree)."""
+    c = config.replay_capacity
+    tree = 16 * (1 << (c - 1).bit_length())
+    if info.kind == "atari":
+        h, w = info.obs_shape[1:]
+        frames = c + max(1024, c // 100)
+        return frames * (h * w + 4) + 32 * c + tree
+    obs = int(np.prod(info.obs_shape)) * np.dtype(info.obs_dtype).itemsize
+    return c * (2 * obs + 16) + tree
+
+
+def available_memory_bytes() -> int | None:
+    """Memory available to new allocations (``MemAvailable`` of ``/proc/meminfo``; free physical
+    pages elsewhere), or ``None`` when the system does not say."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
 def build_replay(config: ReplayConfig, info: EnvSpecInfo, seed: int | None = None) -> PrioritizedReplay:
     """The replay a :class:`~apexrl.config.ReplayConfig` describes: frame-deduplicated storage for
     Atari, array storage otherwise; ``prioritized=False`` is the same sampler with α = 0 (equal
-    mass, uniform sampling) and β = 0 (unit importance weights)."""
+    mass, uniform sampling) and β = 0 (unit importance weights).
+
+    Raises:
+        ValueError: the full replay would need more memory than is available (the message gives
+            both in bytes and names ``--replay-capacity``); checked before allocating.
+    """
+    need, available = replay_bytes_needed(config, info), available_memory_bytes()
+    if available is not None and need > available:
+        raise ValueError(
+            f"invalid replay_capacity={config.replay_capacity} (--replay-capacity): the replay needs "
+            f"{need:,} bytes ({need / 2**30:.2f} GiB) but only {available:,} bytes "
+            f"({available / 2**30:.2f} GiB) of memory are available")
     if info.kind == "atari":
         storage: Any = FrameStorage(config.replay_capacity, frame_shape=tuple(info.obs_shape[1:]),
                                     stack_size=int(info.obs_shape[0]))
@@ -92,21 +138,61 @@ class RateLimiter:
         return self.sampled >= self.spi * self.inserted * (1 - self.tolerance) - self.batch_size
 
 
-def train(config: ApexDQNConfig, algo: str = "apex-dqn") -> dict[str, Any]:
+class LearnerError(RuntimeError):
+    """The learner produced non-finite losses or gradients ``max_consecutive_nonfinite`` times in
+    a row; the run stopped without writing a checkpoint (the last good one is untouched)."""
+
+
+def _versions() -> dict[str, str]:
+    import platform
+
+    import gymnasium
+
+    from apexrl import __version__
+
+    return {"apexrl": __version__, "torch": torch.__version__, "numpy": np.__version__,
+            "gymnasium": gymnasium.__version__, "python": platform.python_version()}
+
+
+def train(config: ApexDQNConfig, algo: str = "apex-dqn", resume: str | None = None) -> dict[str, Any]:
     """Train, write the run directory and return the summary (also in ``summary.json``).
+
+    Checkpoints (:mod:`apexrl.runtime.checkpoint`) are written every ``checkpoint_every_min``
+    minutes, at the end, and on SIGTERM / SIGINT; a signal stops training after the checkpoint
+    and returns a summary with ``interrupted`` set (no final evaluation, no ``summary.json``).
+
+    Args:
+        config: the run's configuration.
+        algo: the algorithm's name (recorded in the run directory).
+        resume: a run directory to continue from its newest complete checkpoint: counters,
+            networks, optimizer state, replay contents and priorities, RNG states, evaluation
+            history; ``metrics.csv`` is appended to. ``config`` is the configuration to continue
+            with (the CLI starts from the run's saved one).
 
     Raises:
         ValueError: unknown env id (with Gymnasium's suggestions), a non-discrete action space,
-            an occupied run directory.
-        apexrl.runtime.actor.ActorError: an actor failed (for example a NaN observation).
+            an occupied run directory, a replay larger than the available memory, a checkpoint
+            that does not fit ``config`` or was written by another algorithm.
+        apexrl.runtime.checkpoint.CheckpointError: ``resume`` has no usable checkpoint.
+        apexrl.runtime.actor.ActorError: an actor failed more often than ``max_actor_restarts``.
+        LearnerError: too many consecutive non-finite updates.
     """
-    start = time.monotonic()
+    session_start = time.monotonic()
     run, rcfg, lcfg = config.run, config.replay, config.learner
     check_env_id(run.env_id)
     require_discrete(run.env_id, algo)
     info = env_info(run.env_id)
-    run_dir = run.run_dir or default_run_dir(algo, run.env_id, run.seed)
-    prepare_run_dir(run_dir)
+    checkpoint = None
+    if resume is not None:
+        checkpoint = load_latest(resume)
+        if checkpoint.state.get("algo") != algo:
+            raise ValueError(f"--resume {resume!r} holds a {checkpoint.state.get('algo')!r} run, not {algo!r}")
+        run_dir = resume
+        config = dataclasses.replace(config, run=dataclasses.replace(run, run_dir=resume))
+    else:
+        run_dir = run.run_dir or default_run_dir(algo, run.env_id, run.seed)
+        prepare_run_dir(run_dir)
+    replay = build_replay(rcfg, info, seed=run.seed)  # fails fast when it would not fit in memory
     with open(os.path.join(run_dir, "config.json"), "w") as f:
         json.dump({"algo": algo, "config": to_dict(config)}, f, indent=2)
 
@@ -117,36 +203,81 @@ def train(config: ApexDQNConfig, algo: str = "apex-dqn") -> dict[str, Any]:
     threads = run.learner_threads or max(1, (os.cpu_count() or 1) - num_actor_procs - 1)
     torch.set_num_threads(threads)
     learner = DQNLearner(lcfg, info, seed=run.seed)
-    replay = build_replay(rcfg, info, seed=run.seed)
+    fps = frames_per_step(info.kind)
+    limiter = RateLimiter(rcfg.samples_per_insert, rcfg.samples_per_insert_tolerance, lcfg.batch_size)
+    c = {"env_steps": 0, "learner_steps": 0, "episodes": 0, "next_eval": run.eval_interval_frames,
+         "train_wall_s": 0.0, "actor_restarts": 0, "resumes": 0}
+    recent_returns: deque[float] = deque(maxlen=20)  # episode_return = mean of the last 20 episodes
+    eval_history: list[dict[str, float]] = []
+    if checkpoint is not None:
+        state = checkpoint.state
+        learner.load_state_dict(checkpoint.tensors, state["learner"])
+        if state.get("replay") is not None:
+            replay.load_state_dict(checkpoint.arrays, state["replay"])
+        torch.set_rng_state(checkpoint.tensors["rng.torch"])
+        c.update(state["counters"])
+        c["resumes"] += 1
+        limiter.inserted, limiter.sampled = state["limiter"]["inserted"], state["limiter"]["sampled"]
+        recent_returns.extend(state["recent_returns"])
+        eval_history = list(state["eval_history"])
+    start = session_start - c["train_wall_s"]  # wall_s continues where the checkpoint left off
+    env_steps, learner_steps, episodes = c["env_steps"], c["learner_steps"], c["episodes"]
+    restarts_before = c["actor_restarts"]
+    next_eval = c["next_eval"] if run.eval_interval_frames > 0 else None
+
     ctx = mp.get_context("spawn")
     params = SharedParams(learner.online, ctx)
     params.publish(learner.online)
     env_kwargs = env_kwargs_for(config, info)
+    generation = 1_000_000 * c["resumes"]  # resumed actors get new seeds and new replay streams
     if backend == "mp":
-        source: Any = ProcessSource(config, info, params, ctx)
+        source: Any = ProcessSource(config, info, params, ctx, generation=generation, start_frames=env_steps * fps)
         evaluator: Any = ProcessEvaluator(config, info, params, ctx, env_kwargs)
     else:
-        source = LocalSource(config, info, params)
+        source = LocalSource(config, info, params, generation=generation, start_frames=env_steps * fps)
         evaluator = LocalEvaluator(config, learner.online, env_kwargs)
-    logger = MetricsLogger(run_dir, tensorboard=run.tensorboard,
+    logger = MetricsLogger(run_dir, tensorboard=run.tensorboard, append=checkpoint is not None,
                            progress_total=run.total_env_frames if run.progress else None)
 
-    fps = frames_per_step(info.kind)
-    limiter = RateLimiter(rcfg.samples_per_insert, rcfg.samples_per_insert_tolerance, lcfg.batch_size)
-    env_steps = learner_steps = episodes = 0
-    recent_returns: deque[float] = deque(maxlen=20)  # episode_return = mean of the last 20 episodes
-    eval_history: list[dict[str, float]] = []
+    def save(now: float) -> str | None:
+        """Checkpoint the consistent state at the end of a loop iteration; not during a streak of
+        non-finite updates, so the last good checkpoints are never rotated out by doubtful ones."""
+        if learner.consecutive_skipped > 0:
+            return None
+        tensors, learner_meta = learner.state_dict()
+        tensors["rng.torch"] = torch.get_rng_state()
+        arrays, replay_meta = replay.state_dict() if run.checkpoint_replay else ({}, None)
+        counters = {"env_steps": env_steps, "learner_steps": learner_steps, "episodes": episodes,
+                    "next_eval": next_eval or 0, "train_wall_s": now - start,
+                    "actor_restarts": restarts_before + source.restarts.total, "resumes": c["resumes"]}
+        state = {"format": 1, "algo": algo, "config": to_dict(config), "versions": _versions(),
+                 "counters": counters, "limiter": {"inserted": limiter.inserted, "sampled": limiter.sampled},
+                 "recent_returns": list(recent_returns), "eval_history": eval_history,
+                 "learner": learner_meta, "replay": replay_meta}
+        try:
+            return save_checkpoint(run_dir, learner_steps, tensors, arrays, state, keep=run.keep_checkpoints)
+        except ValueError as exc:  # NaN parameters: keep the previous checkpoint
+            log.warning("checkpoint skipped: %s", exc)
+            return None
+
+    signals: list[int] = []
+    old_handlers = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            old_handlers[sig] = signal.signal(sig, lambda signum, frame: signals.append(signum))
+
     pending_eval: float | None = None
     last_metrics: dict[str, float] = {}
-    next_eval = run.eval_interval_frames if run.eval_interval_frames > 0 else None
-    last_log = last_progress = time.monotonic()
-    last_log_frames = last_log_steps = 0
+    last_log = last_progress = last_checkpoint = time.monotonic()
+    last_log_frames, last_log_steps = env_steps * fps, learner_steps
     lr = lcfg.learning_rate
     stopped_early = False
+    checkpoint_path = None
+    checkpoint_s = run.checkpoint_every_min * 60.0
     try:
         source.start()
-        while env_steps * fps < run.total_env_frames and not stopped_early:
-            if run.max_wall_s is not None and time.monotonic() - start >= run.max_wall_s:
+        while env_steps * fps < run.total_env_frames and not stopped_early and not signals:
+            if run.max_wall_s is not None and time.monotonic() - session_start >= run.max_wall_s:
                 break
             learning = len(replay) >= rcfg.learning_starts
             may_learn = learning and limiter.learner_may_sample()
@@ -177,6 +308,12 @@ def train(config: ApexDQNConfig, algo: str = "apex-dqn") -> dict[str, Any]:
                     replay.update_priorities(sample.keys, priorities)
                     learner_steps += 1
                     limiter.sampled += lcfg.batch_size
+                    if learner.consecutive_skipped >= lcfg.max_consecutive_nonfinite:
+                        raise LearnerError(
+                            f"{learner.consecutive_skipped} consecutive learner steps had a NaN or infinite loss "
+                            f"or gradient (--max-consecutive-nonfinite {lcfg.max_consecutive_nonfinite}) at "
+                            f"learner step {learner_steps}; no checkpoint was written after the last good one "
+                            "(try a lower --learning-rate or --max-grad-norm)")
                     if learner_steps % lcfg.publish_period == 0:
                         params.publish(learner.online)
             env_frames = env_steps * fps
@@ -196,7 +333,7 @@ def train(config: ApexDQNConfig, algo: str = "apex-dqn") -> dict[str, Any]:
                 row = _row(env_frames, env_steps, learner_steps, now - start, recent_returns, pending_eval,
                            (env_frames - last_log_frames) / (now - last_log),
                            (learner_steps - last_log_steps) / (now - last_log), len(replay), episodes,
-                           last_metrics, lr)
+                           last_metrics, lr, restarts_before + source.restarts.total)
                 logger.log(row, _scalars(row, last_metrics))
                 pending_eval = None
                 last_log, last_log_frames, last_log_steps = now, env_frames, learner_steps
@@ -207,25 +344,40 @@ def train(config: ApexDQNConfig, algo: str = "apex-dqn") -> dict[str, Any]:
                     now - last_log, 1e-9), "episode_return": _mean(recent_returns),
                     "eval_return": eval_history[-1]["eval_return"] if eval_history else None})
                 last_progress = now
+            if checkpoint_s > 0 and now - last_checkpoint >= checkpoint_s and learner.consecutive_skipped == 0:
+                checkpoint_path = save(now) or checkpoint_path
+                last_checkpoint = time.monotonic()
+        checkpoint_path = save(time.monotonic()) or checkpoint_path  # the end, a signal, a wall-time stop
     finally:
+        for sig, handler in old_handlers.items():
+            signal.signal(sig, handler)
         source.stop()
         evaluator.stop()
 
+    actor_restarts = restarts_before + source.restarts.total
     train_wall = time.monotonic() - start
     env_frames = env_steps * fps
+    if signals:
+        logger.close()
+        name = signal.Signals(signals[0]).name
+        return {"algo": algo, "env_id": run.env_id, "run_dir": run_dir, "interrupted": name,
+                "signal": int(signals[0]), "checkpoint": checkpoint_path, "env_frames": env_frames,
+                "learner_steps": learner_steps, "wall_s": train_wall, "actor_restarts": actor_restarts}
     final_returns = evaluate(learner.online, run.env_id, run.final_eval_episodes, epsilon=run.eval_epsilon,
                              seed=run.seed + 900_000, max_episode_steps=run.eval_max_episode_steps, **env_kwargs)
     final_eval = float(np.mean(final_returns))
     eval_history.append({"env_frames": env_frames, "learner_steps": learner_steps,
                          "wall_s": round(train_wall, 3), "eval_return": final_eval})
     wall = time.monotonic() - start
+    session_train_s = max(train_wall - c["train_wall_s"], 1e-9)
     row = _row(env_frames, env_steps, learner_steps, wall, recent_returns, final_eval,
-               env_frames / max(train_wall, 1e-9), learner_steps / max(train_wall, 1e-9), len(replay), episodes,
-               last_metrics, lr)
+               (env_frames - c["env_steps"] * fps) / session_train_s, (learner_steps - c["learner_steps"])
+               / session_train_s, len(replay), episodes, last_metrics, lr, actor_restarts)
     logger.log(row, _scalars(row, last_metrics))
     logger.close()
-    save_file({k: v.detach().contiguous() for k, v in learner.online.state_dict().items()},
-              os.path.join(run_dir, "model.safetensors"))
+    if all(bool(torch.isfinite(p).all()) for p in learner.online.parameters()):
+        save_file({k: v.detach().contiguous() for k, v in learner.online.state_dict().items()},
+                  os.path.join(run_dir, "model.safetensors"))
     summary = {
         "algo": algo,
         "env_id": run.env_id,
@@ -240,14 +392,19 @@ def train(config: ApexDQNConfig, algo: str = "apex-dqn") -> dict[str, Any]:
         "episodes": episodes,
         "wall_s": wall,
         "train_wall_s": train_wall,
-        "env_frames_per_s": env_frames / max(train_wall, 1e-9),
-        "learner_steps_per_s": learner_steps / max(train_wall, 1e-9),
+        "env_frames_per_s": (env_frames - c["env_steps"] * fps) / session_train_s,
+        "learner_steps_per_s": (learner_steps - c["learner_steps"]) / session_train_s,
         "replay_size": len(replay),
         "replay_bytes": int(replay.nbytes),
         "max_rss_bytes": _max_rss_bytes(),
         "num_actors": run.num_actors if backend == "mp" else 1,
         "backend": backend,
         "stopped_early": stopped_early,
+        "actor_restarts": actor_restarts,
+        "actor_restarts_per_actor": list(source.restarts.counts),
+        "skipped_updates": learner.skipped_updates,
+        "resumes": c["resumes"],
+        "checkpoint": checkpoint_path,
         "run_dir": run_dir,
     }
     with open(os.path.join(run_dir, "summary.json"), "w") as f:
@@ -267,7 +424,7 @@ def _mean(values: Any) -> float | None:
 
 def _row(env_frames: int, env_steps: int, learner_steps: int, wall: float, recent: Any,
          eval_return: float | None, fps: float, lps: float, replay_size: int, episodes: int,
-         metrics: dict[str, float], lr: float) -> dict[str, Any]:
+         metrics: dict[str, float], lr: float, actor_restarts: int = 0) -> dict[str, Any]:
     return {
         "env_frames": env_frames,
         "env_steps": env_steps,
@@ -283,6 +440,7 @@ def _row(env_frames: int, env_steps: int, learner_steps: int, wall: float, recen
         "td_abs_mean": metrics.get("learner/td_abs_mean"),
         "q_mean": metrics.get("learner/q_mean"),
         "learning_rate": lr,
+        "actor_restarts": actor_restarts,
     }
 
 
@@ -292,7 +450,7 @@ def _scalars(row: dict[str, Any], metrics: dict[str, float]) -> dict[str, float]
     for key, name in (("episode_return", "actor/episode_return"), ("eval_return", "eval/return"),
                       ("env_frames_per_s", "actor/env_frames_per_s"),
                       ("learner_steps_per_s", "learner/steps_per_s"), ("replay_size", "replay/size"),
-                      ("learning_rate", "learner/learning_rate")):
+                      ("learning_rate", "learner/learning_rate"), ("actor_restarts", "actor/restarts")):
         if row.get(key) is not None:
             out[name] = row[key]
     return out
