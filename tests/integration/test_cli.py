@@ -131,6 +131,7 @@ def test_sigkill_of_main_process_leaves_no_actor_running(tmp_path):
     import time
 
     run_dir = tmp_path / "run"
+    shm_before = set(os.listdir("/dev/shm")) if os.path.isdir("/dev/shm") else set()
     env = dict(os.environ, PYTHONPATH=HERE + os.pathsep + os.environ.get("PYTHONPATH", ""))
     proc = subprocess.Popen([sys.executable, "-m", "apexrl.cli", "train", "apex-dqn", "--env", "CartPole-v1",
                              "--preset", "cartpole", "--frames", "10000000", "--actors", "2", "--run-dir",
@@ -153,3 +154,5 @@ def test_sigkill_of_main_process_leaves_no_actor_running(tmp_path):
         time.sleep(0.2)
     survivors = [c for c in workers if alive(c)]
     assert not survivors, f"processes still running 10 s after the learner was killed: {survivors}"
+    if os.path.isdir("/dev/shm"):  # shared memory is unlinked as soon as it is mapped: nothing is left
+        assert set(os.listdir("/dev/shm")) - shm_before == set()

@@ -46,8 +46,8 @@ def test_keeps_newest_k_and_ignores_incomplete(tmp_path):
     os.makedirs(tmp_path / "checkpoints" / "ckpt-000000000050")
     os.makedirs(tmp_path / "checkpoints" / ".tmp-ckpt-000000000060-1")
     assert load_latest(str(tmp_path)).path == newest
-    _save(tmp_path, 45, keep=2)  # a later save removes stale temporary directories
-    assert not (tmp_path / "checkpoints" / ".tmp-ckpt-000000000060-1").exists()
+    _save(tmp_path, 45, keep=2)  # a later save removes the debris of interrupted saves
+    assert sorted(os.listdir(tmp_path / "checkpoints")) == ["ckpt-000000000040", "ckpt-000000000045"]
 
 
 def test_same_step_saved_twice_replaces(tmp_path):
@@ -170,3 +170,78 @@ def test_learner_state_of_another_network_is_refused():
         DQNLearner(DQNConfig(hidden_sizes=(32,)), info).load_state_dict(tensors, meta)
     with pytest.raises(ValueError, match="--optimizer"):
         DQNLearner(DQNConfig(hidden_sizes=(16,), optimizer="rmsprop"), info).load_state_dict(tensors, meta)
+
+
+def test_truncated_file_is_a_clear_error(tmp_path):
+    path = _save(tmp_path, 4)
+    target = os.path.join(path, "tensors.safetensors")
+    with open(target, "r+b") as f:
+        f.truncate(os.path.getsize(target) // 2)
+    with pytest.raises(CheckpointError, match="tensors.safetensors .*truncated or altered"):
+        load_checkpoint(path)
+
+
+def test_disk_full_while_writing_leaves_the_previous_checkpoint_intact(tmp_path, monkeypatch):
+    import errno
+
+    import apexrl.runtime.checkpoint as ckpt_module
+
+    first = _save(tmp_path, 1)
+    real_save = np.save
+
+    def full_disk(file, arr, allow_pickle=True):
+        with open(file, "wb") as f:
+            f.write(b"\x93NUMPY partial")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(ckpt_module.np, "save", full_disk)
+    with pytest.raises(CheckpointError, match="No space left on device"):
+        _save(tmp_path, 2)
+    monkeypatch.setattr(ckpt_module.np, "save", real_save)
+    assert checkpoint_dirs(str(tmp_path)) == [first]
+    assert os.listdir(tmp_path / "checkpoints") == ["ckpt-000000000001"]  # the partial one was removed
+    assert load_latest(str(tmp_path)).state["step"] == 1
+
+
+KILL_SCRIPT = """
+import os, signal, sys
+import numpy as np, torch
+import apexrl.runtime.checkpoint as c
+run_dir, where = sys.argv[1], sys.argv[2]
+def save(step):
+    c.save_checkpoint(run_dir, step, {"w": torch.full((4,), float(step))}, {"a": np.arange(1000) * step},
+                      {"step": step})
+save(1)
+if where == "array":  # killed while writing an array file
+    real = np.save
+    def dying_save(file, arr, allow_pickle=True):
+        with open(file, "wb") as f:
+            f.write(b"\\x93NUMPY")
+        os.kill(os.getpid(), signal.SIGKILL)
+    c.np.save = dying_save
+else:  # killed after the rename, before the COMPLETE marker is in place
+    real_rename = os.rename
+    def dying_rename(src, dst):
+        if src.endswith("COMPLETE.tmp"):
+            os.kill(os.getpid(), signal.SIGKILL)
+        real_rename(src, dst)
+    c.os.rename = dying_rename
+save(2)
+"""
+
+
+@pytest.mark.parametrize("where", ["array", "marker"])
+def test_process_killed_while_writing_a_checkpoint(tmp_path, where):
+    import signal
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, "-c", KILL_SCRIPT, str(tmp_path), where], capture_output=True)
+    assert res.returncode == -signal.SIGKILL, res.stderr
+    leftovers = sorted(os.listdir(tmp_path / "checkpoints"))
+    assert len(leftovers) == 2  # the complete one and the debris of the killed save
+    ckpt = load_latest(str(tmp_path))
+    assert ckpt.state["step"] == 1 and float(ckpt.tensors["w"][0]) == 1.0
+    _save(tmp_path, 3)  # the next save works and clears the debris
+    assert load_latest(str(tmp_path)).state["step"] == 3
+    assert sorted(os.listdir(tmp_path / "checkpoints")) == ["ckpt-000000000001", "ckpt-000000000003"]

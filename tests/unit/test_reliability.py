@@ -105,3 +105,91 @@ def test_a_skipped_update_changes_nothing():
     assert np.isfinite(priorities).all()
     for k, v in learner.online.state_dict().items():
         assert torch.equal(v, before[k])
+
+
+def test_checkpoint_holds_exactly_the_finished_run(tmp_path):
+    """Resume equivalence: what a resume loads is the run's state, item for item."""
+    from apexrl.runtime.checkpoint import load_latest
+    from apexrl.runtime.learner import DQNLearner
+    from apexrl.runtime.policy import load_run_network
+
+    run_dir = str(tmp_path / "run")
+    config = _tiny(run_dir)
+    summary = train(config)
+    ckpt = load_latest(run_dir)
+    counters = ckpt.state["counters"]
+    assert (counters["env_steps"], counters["learner_steps"], counters["episodes"]) == (
+        summary["env_steps"], summary["learner_steps"], summary["episodes"])
+    info = env_info("CartPole-v1")
+    learner = DQNLearner(config.learner, info, seed=123)
+    learner.load_state_dict(ckpt.tensors, ckpt.state["learner"])
+    assert learner.steps == summary["learner_steps"]
+    adam_steps = {float(v) for k, v in ckpt.tensors.items() if k.startswith("optimizer.") and k.endswith(".step")}
+    assert adam_steps == {float(summary["learner_steps"])}  # Adam's bias correction continues where it was
+    final, _, _ = load_run_network(run_dir)
+    obs = torch.from_numpy(np.random.default_rng(1).normal(size=(64, 4)).astype(np.float32))
+    with torch.no_grad():
+        np.testing.assert_array_equal(learner.online(obs).argmax(1).numpy(), final(obs).argmax(1).numpy())
+        np.testing.assert_array_equal(learner.online(obs).numpy(), final(obs).numpy())
+    replay = build_replay(config.replay, info)
+    replay.load_state_dict(ckpt.arrays, ckpt.state["replay"])
+    assert len(replay) == summary["replay_size"] and replay.num_added == summary["replay_size"]
+    leaves = replay.sum_tree.get(np.arange(len(replay)))
+    assert (leaves > 0).all() and len(set(np.round(leaves, 9))) > 10  # learned priorities, not a fresh default
+    obs_rows = replay.storage.obs[:len(replay)]
+    assert np.abs(obs_rows).sum(axis=1).min() > 0  # every slot holds a real CartPole state
+
+
+def test_failed_checkpoint_write_does_not_stop_training(tmp_path, monkeypatch):
+    import apexrl.runtime.trainer as trainer_module
+    from apexrl.runtime.checkpoint import CheckpointError
+
+    calls = []
+
+    def full(*args, **kwargs):
+        calls.append(1)
+        raise CheckpointError("could not write checkpoint: [Errno 28] No space left on device")
+
+    monkeypatch.setattr(trainer_module, "save_checkpoint", full)
+    summary = train(_tiny(str(tmp_path / "run")))
+    assert calls and summary["checkpoint"] is None and summary["env_frames"] >= 1500
+    assert "No space left on device" in summary["checkpoint_errors"][0]
+
+
+def test_truncated_message_from_a_dead_actor_is_dropped_whole():
+    """One pipe per actor: a message cut off by the actor's death is never inserted, complete
+    messages before it are, and the actor is scheduled for a restart."""
+    import multiprocessing as mp
+    import struct
+
+    from apexrl.backends.mp import ProcessSource
+    from apexrl.runtime.actor import ActorMessage
+    from apexrl.runtime.params import SharedParams
+    from apexrl.types import Transitions
+
+    config = _tiny("unused")
+    info = env_info("CartPole-v1")
+    source = ProcessSource(config, info, SharedParams(torch.nn.Linear(2, 2)), mp.get_context("spawn"))
+    items = Transitions(obs=np.ones((2, 4), np.float32), action=np.zeros(2, np.int64), reward=np.ones(2, np.float32),
+                        discount=np.ones(2, np.float32), next_obs=np.ones((2, 4), np.float32))
+    good = ActorMessage(actor=0, items=items, priorities=np.ones(2, np.float32), env_steps=2)
+    fork = mp.get_context("fork")
+    reader, writer = fork.Pipe(duplex=False)
+
+    def dying_actor(conn):
+        conn.send(good)
+        os.write(conn.fileno(), struct.pack("!i", 10_000) + b"half a message")  # header says 10 KB
+        os._exit(0)
+
+    process = fork.Process(target=dying_actor, args=(writer,))
+    process.start()
+    writer.close()
+    process.join(5)
+    slot = source.slots[0]
+    slot.process, slot.conn, slot.generation = process, reader, 0
+    messages = source.poll(max_messages=64, timeout=1.0)
+    assert len(messages) == 1 and messages[0].env_steps == 2
+    np.testing.assert_array_equal(messages[0].items.obs, items.obs)
+    assert source.restarts.counts[0] == 1 and slot.conn is None and slot.restart_at is not None
+    source.slots[0].restart_at = None  # do not start a real actor in a unit test
+    source.stop()

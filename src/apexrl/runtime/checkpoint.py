@@ -164,9 +164,10 @@ def save_checkpoint(run_dir: str, step: int, tensors: dict[str, torch.Tensor], a
         raise CheckpointError(f"could not write checkpoint {final}: {exc}") from exc
     for path in checkpoint_dirs(run_dir)[keep:]:
         shutil.rmtree(path, ignore_errors=True)
-    for name in os.listdir(root):  # temporary directories of interrupted saves
-        if name.startswith(".tmp-ckpt-") and name != os.path.basename(tmp):
-            shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+    for name in os.listdir(root):  # debris of interrupted saves: temporary or unmarked directories
+        path = os.path.join(root, name)
+        if name.startswith(".tmp-ckpt-") or (_NAME.match(name) and not os.path.isfile(os.path.join(path, MARKER))):
+            shutil.rmtree(path, ignore_errors=True)
     return final
 
 

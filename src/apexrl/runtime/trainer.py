@@ -33,7 +33,7 @@ from apexrl.envs import EnvSpecInfo, check_env_id, env_info, require_discrete
 from apexrl.logging import MetricsLogger
 from apexrl.replay import ArrayStorage, FrameStorage, PrioritizedReplay
 from apexrl.runtime.actor import env_kwargs_for, frames_per_step
-from apexrl.runtime.checkpoint import load_latest, save_checkpoint
+from apexrl.runtime.checkpoint import CheckpointError, load_latest, save_checkpoint
 from apexrl.runtime.evaluator import evaluate
 from apexrl.runtime.learner import DQNLearner
 from apexrl.runtime.params import SharedParams
@@ -258,8 +258,12 @@ def train(config: ApexDQNConfig, algo: str = "apex-dqn", resume: str | None = No
             return save_checkpoint(run_dir, learner_steps, tensors, arrays, state, keep=run.keep_checkpoints)
         except ValueError as exc:  # NaN parameters: keep the previous checkpoint
             log.warning("checkpoint skipped: %s", exc)
-            return None
+        except CheckpointError as exc:  # disk full, for example: the previous checkpoints are intact
+            checkpoint_errors.append(str(exc))
+            log.error("%s; training goes on, the previous checkpoints are intact", exc)
+        return None
 
+    checkpoint_errors: list[str] = []
     signals: list[int] = []
     old_handlers = {}
     if threading.current_thread() is threading.main_thread():
@@ -405,6 +409,7 @@ def train(config: ApexDQNConfig, algo: str = "apex-dqn", resume: str | None = No
         "skipped_updates": learner.skipped_updates,
         "resumes": c["resumes"],
         "checkpoint": checkpoint_path,
+        "checkpoint_errors": checkpoint_errors,
         "run_dir": run_dir,
     }
     with open(os.path.join(run_dir, "summary.json"), "w") as f:
