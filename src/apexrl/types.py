@@ -73,8 +73,11 @@ class SampledBatch(NamedTuple):
         data: :class:`Transitions` with ``B`` items (stacks rebuilt for pixel storage).
         weights: ``[B]`` ``float32``: importance-sampling weights ``(N·P(i))^-β``
             divided by their maximum over the batch, in ``(0, 1]``.
+        leaves: ``[B]`` ``float64`` sampling masses ``p_i^α`` of the items (for combining
+            samples of several replay shards), or ``None``.
     """
 
     keys: np.ndarray
     data: Transitions
     weights: np.ndarray
+    leaves: np.ndarray | None = None

@@ -35,6 +35,11 @@ def rows(run_dir):
         return list(csv.DictReader(f))
 
 
+def start(*args):
+    return subprocess.Popen([sys.executable, "-m", "apexrl.cli", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=_env())
+
+
 def _wait_rows(run_dir, min_frames, proc, timeout=90):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -51,9 +56,8 @@ def _wait_rows(run_dir, min_frames, proc, timeout=90):
 
 def test_sigterm_checkpoints_and_resume_continues_the_same_run(tmp_path):
     run_dir = str(tmp_path / "run")
-    proc = subprocess.Popen([sys.executable, "-m", "apexrl.cli", "train", "apex-dqn", "--env", "CartPole-v1",
-                             "--frames", "1000000", "--actors", "2", "--run-dir", run_dir, *FAST],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
+    proc = start("train", "apex-dqn", "--env", "CartPole-v1", "--frames", "1000000", "--actors", "2",
+                 "--run-dir", run_dir, *FAST)
     try:
         _wait_rows(run_dir, 3000, proc)
         proc.send_signal(signal.SIGTERM)
@@ -150,9 +154,8 @@ def test_hung_env_step_counts_as_a_crash(tmp_path):
 
 def test_sigkilled_actor_is_restarted(tmp_path):
     run_dir = str(tmp_path / "run")
-    proc = subprocess.Popen([sys.executable, "-m", "apexrl.cli", "train", "apex-dqn", "--env", "CartPole-v1",
-                             "--frames", "12000", "--actors", "2", "--run-dir", run_dir, *FAST],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
+    proc = start("train", "apex-dqn", "--env", "CartPole-v1", "--frames", "12000", "--actors", "2",
+                 "--run-dir", run_dir, *FAST)
     try:
         _wait_rows(run_dir, 1000, proc)
         workers = sorted(c for c in children(proc.pid) if "spawn_main" in open(f"/proc/{c}/cmdline").read())

@@ -159,19 +159,24 @@ class ProcessSource:
         writer.close()  # only the child holds the write end: its death means end-of-file here
         slot.process, slot.conn, slot.restart_at = process, reader, None
 
+    def _discard(self, index: int, join_s: float) -> None:
+        """Kill actor ``index`` if it still runs and drop its pipe (with any partial message)."""
+        slot = self.slots[index]
+        if slot.process is not None:
+            if slot.process.is_alive():
+                slot.process.kill()
+            slot.process.join(timeout=join_s)
+        if slot.conn is not None:
+            slot.conn.close()
+        slot.process = slot.conn = None
+
     def start(self) -> None:
         for i in range(len(self.slots)):
             self._spawn(i)
 
     def _crashed(self, index: int, error: str) -> None:
         slot = self.slots[index]
-        if slot.process is not None:
-            if slot.process.is_alive():
-                slot.process.kill()
-            slot.process.join(timeout=5)
-        if slot.conn is not None:
-            slot.conn.close()
-        slot.process = slot.conn = None
+        self._discard(index, join_s=5)
         self.clock[index] = 0.0
         delay = self.restarts.crashed(index, error)  # raises ActorError once over budget
         log.warning("actor %d crashed (%s); restart %d/%d in %.1f s", index, error, self.restarts.counts[index],
@@ -254,14 +259,8 @@ class ProcessSource:
                 except (EOFError, OSError):
                     pass
             time.sleep(0.02)
-        for slot in self.slots:
-            if slot.process is not None:
-                if slot.process.is_alive():
-                    slot.process.kill()
-                slot.process.join(timeout=2)
-            if slot.conn is not None:
-                slot.conn.close()
-            slot.process = slot.conn = None
+        for i in range(len(self.slots)):
+            self._discard(i, join_s=2)
 
 
 def _evaluator_main(config: ApexDQNConfig, info: EnvSpecInfo, params: SharedParams, requests: Any, results: Any,

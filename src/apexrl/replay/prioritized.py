@@ -275,7 +275,7 @@ class PrioritizedReplay:
         c = self._capacity
         keys = slots + c * ((self._added - 1 - slots) // c)
         return SampledBatch(
-            keys=keys, data=self._storage.read(slots), weights=weights.astype(np.float32)
+            keys=keys, data=self._storage.read(slots), weights=weights.astype(np.float32), leaves=leaf
         )
 
     # ------------------------------------------------------------------ update
