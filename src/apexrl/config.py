@@ -48,8 +48,14 @@ class RunConfig:
     """Training budget in emulator frames (agent steps × frame skip)."""
     num_actors: Annotated[int, tyro.conf.arg(name="actors")] = 2
     """Number of actor processes (Ape-X: 360). ``local`` backend runs exactly one."""
-    backend: Literal["mp", "local"] = "mp"
-    """``mp``: actors in spawned processes (default); ``local``: one actor inside the learner's process."""
+    backend: Literal["mp", "local", "ray"] = "mp"
+    """``mp``: actors in spawned processes (default); ``local``: one actor inside the learner's process;
+    ``ray``: actors, replay shards, learner and evaluator as Ray actors (``pip install apexrl[ray]``)."""
+    ray_address: str | None = None
+    """``--backend ray``: address of a running Ray cluster (``HOST:6379``); default: start a local instance."""
+    replay_shards: int = 1
+    """``--backend ray``: replay shard actors; actors write to them round-robin, the learner samples
+    from them in proportion to their priority mass."""
     run_dir: str | None = None
     """Run directory; default ``runs/<algo>-<env>-s<seed>-<time>``."""
     log_interval_s: float = 5.0
@@ -85,7 +91,7 @@ class RunConfig:
         _require(self.checkpoint_every_min >= 0, "checkpoint_every_min", self.checkpoint_every_min, "must be >= 0")
         _require(self.keep_checkpoints >= 1, "keep_checkpoints", self.keep_checkpoints, "must be >= 1")
         _positive(self, "total_env_frames", "num_actors", "log_interval_s", "final_eval_episodes",
-                  "eval_episodes", "eval_max_episode_steps")
+                  "eval_episodes", "eval_max_episode_steps", "replay_shards")
         _require(self.eval_interval_frames >= 0, "eval_interval_frames", self.eval_interval_frames, "must be >= 0")
         _require(0.0 <= self.eval_epsilon <= 1.0, "eval_epsilon", self.eval_epsilon, "must be in [0, 1]")
         _require(self.max_wall_s is None or self.max_wall_s > 0, "max_wall_s", self.max_wall_s, "must be > 0")

@@ -55,11 +55,21 @@ class ActorMessage:
     """
 
     actor: int
-    items: Transitions | FrameTransitions
+    items: Transitions | FrameTransitions | None
     priorities: np.ndarray
     env_steps: int
     episodes: list[tuple[float, int]] = field(default_factory=list)
     param_version: int = 0
+    inserted: int = 0
+    """For a receipt (``items is None``: the actor wrote the items to a replay shard itself, as in
+    the Ray backend): the number of transitions inserted."""
+    node: str = ""
+    """The node the actor ran on (Ray backend)."""
+
+    @property
+    def num_transitions(self) -> int:
+        """Transitions this message carries or, for a receipt, inserted."""
+        return self.inserted if self.items is None else len(self.priorities)
 
 
 class ActorError(RuntimeError):

@@ -154,7 +154,9 @@ def _versions() -> dict[str, str]:
             "gymnasium": gymnasium.__version__, "python": platform.python_version()}
 
 
-def train(config: ApexDQNConfig, algo: str = "apex-dqn", resume: str | None = None) -> dict[str, Any]:
+def train(config: ApexDQNConfig, algo: str = "apex-dqn", resume: str | None = None, *,
+          stop_requests: list[int] | None = None, progress_hook: Any = None,
+          _ray_learner: bool = False) -> dict[str, Any]:
     """Train, write the run directory and return the summary (also in ``summary.json``).
 
     Checkpoints (:mod:`apexrl.runtime.checkpoint`) are written every ``checkpoint_every_min``
@@ -168,6 +170,11 @@ def train(config: ApexDQNConfig, algo: str = "apex-dqn", resume: str | None = No
             networks, optimizer state, replay contents and priorities, RNG states, evaluation
             history; ``metrics.csv`` is appended to. ``config`` is the configuration to continue
             with (the CLI starts from the run's saved one).
+        stop_requests: a list other threads append signal numbers to; training stops (with a
+            checkpoint) as soon as it is non-empty, as on SIGTERM. Signal handlers are installed
+            only when called from the main thread.
+        progress_hook: called with the progress dict (``env_frames``, ``env_frames_per_s``, …)
+            whenever the progress bar would be refreshed.
 
     Raises:
         ValueError: unknown env id (with Gymnasium's suggestions), a non-discrete action space,
@@ -177,6 +184,10 @@ def train(config: ApexDQNConfig, algo: str = "apex-dqn", resume: str | None = No
         apexrl.runtime.actor.ActorError: an actor failed more often than ``max_actor_restarts``.
         LearnerError: too many consecutive non-finite updates.
     """
+    if config.run.backend == "ray" and not _ray_learner:  # the learner runs as a Ray actor
+        from apexrl.backends.ray_backend import run_on_ray
+
+        return run_on_ray(config, algo, resume)
     session_start = time.monotonic()
     run, rcfg, lcfg = config.run, config.replay, config.learner
     check_env_id(run.env_id)
@@ -192,12 +203,19 @@ def train(config: ApexDQNConfig, algo: str = "apex-dqn", resume: str | None = No
     else:
         run_dir = run.run_dir or default_run_dir(algo, run.env_id, run.seed)
         prepare_run_dir(run_dir)
-    replay = build_replay(rcfg, info, seed=run.seed)  # fails fast when it would not fit in memory
+    ray_runtime = None
+    if run.backend == "ray":
+        from apexrl.backends.ray_backend import RayRuntime
+
+        ray_runtime = RayRuntime(config, info)  # replay shards check their memory where they run
+        replay: Any = ray_runtime.replay
+    else:
+        replay = build_replay(rcfg, info, seed=run.seed)  # fails fast when it would not fit in memory
     with open(os.path.join(run_dir, "config.json"), "w") as f:
         json.dump({"algo": algo, "config": to_dict(config)}, f, indent=2)
 
     backend = run.backend
-    num_actor_procs = run.num_actors if backend == "mp" else 0
+    num_actor_procs = run.num_actors if backend in ("mp", "ray") else 0
     # one core per actor process and one for the evaluator; more learner threads than free cores
     # make torch's spinning OpenMP workers collapse (10x slower updates) when the others are busy
     threads = run.learner_threads or max(1, (os.cpu_count() or 1) - num_actor_procs - 1)
@@ -206,7 +224,7 @@ def train(config: ApexDQNConfig, algo: str = "apex-dqn", resume: str | None = No
     fps = frames_per_step(info.kind)
     limiter = RateLimiter(rcfg.samples_per_insert, rcfg.samples_per_insert_tolerance, lcfg.batch_size)
     c = {"env_steps": 0, "learner_steps": 0, "episodes": 0, "next_eval": run.eval_interval_frames,
-         "train_wall_s": 0.0, "actor_restarts": 0, "resumes": 0}
+         "train_wall_s": 0.0, "actor_restarts": 0, "resumes": 0, "inserted": 0}
     recent_returns: deque[float] = deque(maxlen=20)  # episode_return = mean of the last 20 episodes
     eval_history: list[dict[str, float]] = []
     if checkpoint is not None:
@@ -215,23 +233,26 @@ def train(config: ApexDQNConfig, algo: str = "apex-dqn", resume: str | None = No
         if state.get("replay") is not None:
             replay.load_state_dict(checkpoint.arrays, state["replay"])
         torch.set_rng_state(checkpoint.tensors["rng.torch"])
-        c.update(state["counters"])
+        c.update({"inserted": len(replay)}, **state["counters"])
         c["resumes"] += 1
         limiter.inserted, limiter.sampled = state["limiter"]["inserted"], state["limiter"]["sampled"]
         recent_returns.extend(state["recent_returns"])
         eval_history = list(state["eval_history"])
     start = session_start - c["train_wall_s"]  # wall_s continues where the checkpoint left off
-    env_steps, learner_steps, episodes = c["env_steps"], c["learner_steps"], c["episodes"]
+    env_steps, learner_steps, episodes, inserted = c["env_steps"], c["learner_steps"], c["episodes"], c["inserted"]
     restarts_before = c["actor_restarts"]
     next_eval = c["next_eval"] if run.eval_interval_frames > 0 else None
 
     ctx = mp.get_context("spawn")
-    params = SharedParams(learner.online, ctx)
+    params: Any = ray_runtime.params if ray_runtime is not None else SharedParams(learner.online, ctx)
     params.publish(learner.online)
     env_kwargs = env_kwargs_for(config, info)
     generation = 1_000_000 * c["resumes"]  # resumed actors get new seeds and new replay streams
-    if backend == "mp":
-        source: Any = ProcessSource(config, info, params, ctx, generation=generation, start_frames=env_steps * fps)
+    if ray_runtime is not None:
+        source: Any = ray_runtime.source(generation, env_steps * fps)
+        evaluator: Any = ray_runtime.evaluator(env_kwargs)
+    elif backend == "mp":
+        source = ProcessSource(config, info, params, ctx, generation=generation, start_frames=env_steps * fps)
         evaluator: Any = ProcessEvaluator(config, info, params, ctx, env_kwargs)
     else:
         source = LocalSource(config, info, params, generation=generation, start_frames=env_steps * fps)
@@ -247,7 +268,7 @@ def train(config: ApexDQNConfig, algo: str = "apex-dqn", resume: str | None = No
         tensors, learner_meta = learner.state_dict()
         tensors["rng.torch"] = torch.get_rng_state()
         arrays, replay_meta = replay.state_dict() if run.checkpoint_replay else ({}, None)
-        counters = {"env_steps": env_steps, "learner_steps": learner_steps, "episodes": episodes,
+        counters = {"env_steps": env_steps, "learner_steps": learner_steps, "episodes": episodes, "inserted": inserted,
                     "next_eval": next_eval or 0, "train_wall_s": now - start,
                     "actor_restarts": restarts_before + source.restarts.total, "resumes": c["resumes"]}
         state = {"format": 1, "algo": algo, "config": to_dict(config), "versions": _versions(),
@@ -264,7 +285,7 @@ def train(config: ApexDQNConfig, algo: str = "apex-dqn", resume: str | None = No
         return None
 
     checkpoint_errors: list[str] = []
-    signals: list[int] = []
+    signals: list[int] = stop_requests if stop_requests is not None else []
     old_handlers = {}
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -283,18 +304,20 @@ def train(config: ApexDQNConfig, algo: str = "apex-dqn", resume: str | None = No
         while env_steps * fps < run.total_env_frames and not stopped_early and not signals:
             if run.max_wall_s is not None and time.monotonic() - session_start >= run.max_wall_s:
                 break
-            learning = len(replay) >= rcfg.learning_starts
+            learning = inserted >= rcfg.learning_starts
             may_learn = learning and limiter.learner_may_sample()
             may_insert = not learning or limiter.actors_may_insert()
             messages = source.poll(max_messages=64 if may_insert else 0, timeout=0.0 if may_learn else 0.05)
             for m in messages:
-                n_before = len(replay)
-                replay.add(m.items, m.priorities)
+                if m.items is not None:  # a receipt's items are already in a replay shard
+                    replay.add(m.items, m.priorities)
+                count = m.num_transitions
                 env_steps += m.env_steps
                 if learning:
-                    limiter.inserted += len(m.priorities)
-                elif len(replay) >= rcfg.learning_starts:
-                    limiter.inserted += len(replay) - max(n_before, rcfg.learning_starts)
+                    limiter.inserted += count
+                elif inserted + count >= rcfg.learning_starts:
+                    limiter.inserted += inserted + count - max(inserted, rcfg.learning_starts)
+                inserted += count
                 for ret, _length in m.episodes:
                     episodes += 1
                     recent_returns.append(ret)
@@ -342,11 +365,16 @@ def train(config: ApexDQNConfig, algo: str = "apex-dqn", resume: str | None = No
                 pending_eval = None
                 last_log, last_log_frames, last_log_steps = now, env_frames, learner_steps
                 last_progress = now
+                if progress_hook is not None:
+                    progress_hook(row)
             elif now - last_progress >= 0.5:
-                logger.progress({"env_frames": env_frames, "env_frames_per_s": (env_frames - last_log_frames) / max(
+                snapshot = {"env_frames": env_frames, "env_frames_per_s": (env_frames - last_log_frames) / max(
                     now - last_log, 1e-9), "learner_steps_per_s": (learner_steps - last_log_steps) / max(
                     now - last_log, 1e-9), "episode_return": _mean(recent_returns),
-                    "eval_return": eval_history[-1]["eval_return"] if eval_history else None})
+                    "eval_return": eval_history[-1]["eval_return"] if eval_history else None}
+                logger.progress(snapshot)
+                if progress_hook is not None:
+                    progress_hook(snapshot)
                 last_progress = now
             if checkpoint_s > 0 and now - last_checkpoint >= checkpoint_s and learner.consecutive_skipped == 0:
                 checkpoint_path = save(now) or checkpoint_path
@@ -357,6 +385,7 @@ def train(config: ApexDQNConfig, algo: str = "apex-dqn", resume: str | None = No
             signal.signal(sig, handler)
         source.stop()
         evaluator.stop()
+    placement = ray_runtime.placement_summary() if ray_runtime is not None else {}
 
     actor_restarts = restarts_before + source.restarts.total
     train_wall = time.monotonic() - start
@@ -366,7 +395,7 @@ def train(config: ApexDQNConfig, algo: str = "apex-dqn", resume: str | None = No
         name = signal.Signals(signals[0]).name
         return {"algo": algo, "env_id": run.env_id, "run_dir": run_dir, "interrupted": name,
                 "signal": int(signals[0]), "checkpoint": checkpoint_path, "env_frames": env_frames,
-                "learner_steps": learner_steps, "wall_s": train_wall, "actor_restarts": actor_restarts}
+                "learner_steps": learner_steps, "wall_s": train_wall, "actor_restarts": actor_restarts, **placement}
     final_returns = evaluate(learner.online, run.env_id, run.final_eval_episodes, epsilon=run.eval_epsilon,
                              seed=run.seed + 900_000, max_episode_steps=run.eval_max_episode_steps, **env_kwargs)
     final_eval = float(np.mean(final_returns))
@@ -401,7 +430,7 @@ def train(config: ApexDQNConfig, algo: str = "apex-dqn", resume: str | None = No
         "replay_size": len(replay),
         "replay_bytes": int(replay.nbytes),
         "max_rss_bytes": _max_rss_bytes(),
-        "num_actors": run.num_actors if backend == "mp" else 1,
+        "num_actors": run.num_actors if backend in ("mp", "ray") else 1,
         "backend": backend,
         "stopped_early": stopped_early,
         "actor_restarts": actor_restarts,
@@ -412,6 +441,7 @@ def train(config: ApexDQNConfig, algo: str = "apex-dqn", resume: str | None = No
         "checkpoint_errors": checkpoint_errors,
         "run_dir": run_dir,
     }
+    summary.update(placement)
     with open(os.path.join(run_dir, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2)
     return summary

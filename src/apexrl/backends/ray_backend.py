@@ -1,0 +1,657 @@
+"""The ``ray`` backend: the same Ape-X program as Ray actors, on one machine or a cluster.
+
+Placement (Horgan et al. 2018, Figure 1, with Ray as the distributed engine):
+
+- ``N`` **actor** actors (one CPU each, spread over the nodes), each running the very same
+  :class:`apexrl.runtime.actor.Actor` loop as the ``mp`` backend and writing its messages
+  straight into a replay shard (round-robin), as Ape-X actors write into the replay;
+- ``R`` **replay shard** actors (``--replay-shards``), each a :class:`PrioritizedReplay`; the
+  learner samples from them in proportion to their priority mass
+  (:mod:`apexrl.replay.sharded`), so sampling stays proportional over the whole replay;
+- one **learner** actor running :func:`apexrl.runtime.trainer.train` (rate limiter, evaluation
+  scheduling, metrics, checkpoints) on the driver's node when it can, so the run directory is
+  written where the command was started; the driver shows the progress bar and forwards
+  SIGINT / SIGTERM;
+- one **evaluator** actor, and a small **parameter store** actor: the learner puts each
+  publication into the object store once (``ray.put``) and actors fetch the newest reference
+  every ``param_update_period_frames``.
+
+Fault tolerance uses Ray's own mechanism: actor actors are created with ``max_restarts``, so
+a killed process (or a lost node) gets a new one, whose ``__init__`` pulls the newest
+parameters and takes a new seed generation and new replay stream ids; a Python exception in an
+actor's environment kills the actor so that Ray restarts it the same way. Restarts per actor
+are bounded by ``--max-actor-restarts`` exactly as in the ``mp`` backend.
+
+``ray`` is imported only here (``pip install apexrl[ray]``).
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import signal
+import threading
+import time
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+try:
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise ImportError("--backend ray needs Ray: pip install 'apexrl[ray]'") from exc
+
+from apexrl.config import ApexDQNConfig
+from apexrl.envs import EnvSpecInfo
+from apexrl.nets import build_dqn_network
+from apexrl.replay.sharded import combine_samples, shard_counts, split_keys
+from apexrl.runtime.actor import Actor, ActorMessage, ActorRestarts
+from apexrl.runtime.evaluator import periodic_evaluation
+from apexrl.runtime.params import _load_flat
+
+log = logging.getLogger("apexrl")
+
+# A local instance started by apexrl stays on this machine: every Ray process binds to
+# 127.0.0.1, no usage statistics are sent, and the dashboard's cloud-metadata probe goes to a
+# dead local proxy. These variables are set only while Ray starts its processes.
+_LOCAL_RAY_ENV = {
+    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "RAY_AUTH_MODE": "disabled",
+    "http_proxy": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9",
+    "https_proxy": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9",
+    "no_proxy": "127.0.0.1,localhost,::1", "NO_PROXY": "127.0.0.1,localhost,::1",
+}
+
+
+@contextmanager
+def local_only():
+    """While active, Ray processes started from this process bind to 127.0.0.1 and stay off the
+    network (see ``_LOCAL_RAY_ENV``); Ray reads its node-address switch when it is imported, so
+    this process's copy is switched too."""
+    from ray._private import ray_constants
+
+    old = {k: os.environ.get(k) for k in _LOCAL_RAY_ENV}
+    old_switch = getattr(ray_constants, "ENABLE_RAY_CLUSTER", True)
+    os.environ.update(_LOCAL_RAY_ENV)
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = old_switch
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def init_ray(address: str | None, num_actors: int) -> bool:
+    """Connect to ``address`` or start a local Ray instance bound to 127.0.0.1; returns whether
+    this call started it (and so must shut it down). Already-initialised Ray is reused."""
+    if ray.is_initialized():
+        return False
+    if address:
+        ray.init(address=address, log_to_driver=True)
+        return True
+    with local_only():
+        # logical CPUs: one per actor and one for the learner, however many cores there are
+        ray.init(address="local", num_cpus=max(os.cpu_count() or 1, num_actors + 1), include_dashboard=False,
+                 object_store_memory=512 * 2**20, log_to_driver=True)
+    return True
+
+
+# ---------------------------------------------------------------------------- parameters
+@ray.remote(num_cpus=0, max_concurrency=64)
+class ParamStore:
+    """The newest parameter reference, flow control for actors, and seed generations.
+
+    Threaded: ``wait_flow`` blocks (up to a second) until the learner lets actors insert, so a
+    throttled actor waits instead of polling."""
+
+    def __init__(self, base_generation: int) -> None:
+        self.version = 0
+        self.ref: list[Any] = []
+        self.may_insert = True
+        self.stopped = False
+        self.changed = threading.Condition()
+        self.generations: dict[int, int] = collections.defaultdict(lambda: base_generation - 1)
+
+    def publish(self, version: int, ref: list[Any]) -> None:
+        with self.changed:
+            self.version, self.ref = version, ref
+
+    def latest(self, have_version: int) -> tuple[int, list[Any] | None]:
+        with self.changed:
+            return self.version, (self.ref if self.version > have_version else None)
+
+    def set_flow(self, may_insert: bool, stopped: bool = False) -> None:
+        with self.changed:
+            self.may_insert, self.stopped = may_insert, stopped
+            self.changed.notify_all()
+
+    def wait_flow(self, timeout_s: float = 1.0) -> tuple[bool, bool]:
+        """``(may_insert, stopped)`` as soon as either is true, or after ``timeout_s``."""
+        with self.changed:
+            self.changed.wait_for(lambda: self.may_insert or self.stopped, timeout=timeout_s)
+            return self.may_insert, self.stopped
+
+    def next_generation(self, index: int) -> int:
+        with self.changed:
+            self.generations[index] += 1
+            return self.generations[index]
+
+    def set_base_generation(self, base: int) -> None:
+        with self.changed:
+            self.generations = collections.defaultdict(lambda: base - 1)
+
+
+class RayParams:
+    """:class:`apexrl.runtime.params.SharedParams`' interface over a :class:`ParamStore`: the
+    learner ``publish``-es (one ``ray.put`` per publication, at most every ``min_interval_s``),
+    actors ``pull``."""
+
+    def __init__(self, store: Any, min_interval_s: float = 0.1) -> None:
+        self.store = store
+        self.min_interval_s = min_interval_s
+        self._version = 0
+        self._last = -1e9
+
+    @property
+    def version(self) -> int:
+        return self._version
+
+    def publish(self, network: nn.Module, force: bool = False) -> bool:
+        now = time.monotonic()
+        if not force and now - self._last < self.min_interval_s and self._version > 0:
+            return False
+        flat = torch.cat([p.detach().reshape(-1) for p in network.parameters()]).float()
+        if not bool(torch.isfinite(flat).all()):
+            return False  # NaN parameters are never sent to actors
+        self._version += 1
+        self.store.publish.remote(self._version, [ray.put(flat)])
+        self._last = now
+        return True
+
+    def pull(self, network: nn.Module, have_version: int = -1, timeout_s: float = 30.0) -> int:
+        version, ref = ray.get(self.store.latest.remote(have_version), timeout=timeout_s)
+        if ref is None:
+            return max(have_version, 0)
+        _load_flat(ray.get(ref[0], timeout=timeout_s), network)
+        return version
+
+
+# ---------------------------------------------------------------------------- replay shards
+@ray.remote(num_cpus=0)
+class ReplayShard:
+    """One prioritized replay shard; keeps receipts of what actors inserted for the learner."""
+
+    def __init__(self, config: ApexDQNConfig, info: EnvSpecInfo, capacity: int, seed: int) -> None:
+        import dataclasses
+
+        from apexrl.runtime.trainer import build_replay
+
+        rcfg = dataclasses.replace(config.replay, replay_capacity=capacity,
+                                   learning_starts=min(config.replay.learning_starts, capacity))
+        self.replay = build_replay(rcfg, info, seed=seed)
+        self.receipts: list[tuple[int, int, list, int, str]] = []
+
+    def add(self, message: ActorMessage) -> None:
+        self.replay.add(message.items, message.priorities)
+        self.receipts.append((message.actor, message.env_steps, message.episodes, len(message.priorities),
+                              message.node))
+
+    def _status(self) -> tuple[int, float, list]:
+        receipts, self.receipts = self.receipts, []
+        return len(self.replay), self.replay.sum_tree.total, receipts
+
+    def drain(self) -> tuple[int, float, list]:
+        return self._status()
+
+    def sample(self, n: int) -> tuple[Any, tuple[int, float, list]]:
+        return self.replay.sample(n), self._status()
+
+    def update_priorities(self, keys: np.ndarray, priorities: np.ndarray) -> None:
+        self.replay.update_priorities(keys, priorities)
+
+    def nbytes(self) -> int:
+        return int(self.replay.nbytes)
+
+    def state_dict(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        arrays, meta = self.replay.state_dict()
+        return {k: np.array(v) for k, v in arrays.items()}, meta
+
+    def load_state_dict(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> int:
+        self.replay.load_state_dict(arrays, meta)
+        return len(self.replay)
+
+
+class RayShardedReplay:
+    """The learner's view of the shards, with the single-replay interface the trainer uses.
+
+    ``sample`` prefetches: it fetches ``prefetch_batches`` batches per round trip and requests the
+    next round as soon as one arrives, so shard round trips overlap the learner's updates (the
+    priorities of a prefetched batch may miss the last few updates, as in Ape-X's asynchronous
+    learner). Receipts of inserted messages come back with every shard reply.
+    """
+
+    def __init__(self, shards: list[Any], seed: int, prefetch_batches: int = 4) -> None:
+        self.shards = shards
+        self.num_shards = len(shards)
+        self._rng = np.random.default_rng(seed)
+        self._sizes = np.zeros(self.num_shards, dtype=np.int64)
+        self._masses = np.zeros(self.num_shards)
+        self.receipts: list[tuple[int, int, list, int, str]] = []
+        self._pending: list[tuple[int, Any]] | None = None
+        self._ready: list[np.ndarray] = []
+        self._whole: Any = None
+        self._updates: list[tuple[np.ndarray, np.ndarray]] = []
+        self._last_drain = 0.0
+        self.importance_sampling_exponent = 0.0
+        self.prefetch_batches = prefetch_batches
+
+    def _absorb(self, j: int, status: tuple[int, float, list]) -> None:
+        self._sizes[j], self._masses[j] = status[0], status[1]
+        self.receipts.extend(status[2])
+
+    def drain(self) -> None:
+        for j, status in enumerate(ray.get([s.drain.remote() for s in self.shards])):
+            self._absorb(j, status)
+        self._last_drain = time.monotonic()
+
+    def __len__(self) -> int:
+        return int(self._sizes.sum())
+
+    def _request(self, batch_size: int) -> list[tuple[int, Any]]:
+        if not self._masses.sum() > 0:
+            self.drain()
+        counts = shard_counts(self._masses, batch_size * self.prefetch_batches, self._rng)
+        return [(j, self.shards[j].sample.remote(int(n))) for j, n in enumerate(counts) if n > 0]
+
+    def sample(self, batch_size: int) -> Any:
+        """One batch of ``batch_size``; every ``prefetch_batches`` calls one round trip to the
+        shards fetches the next ``prefetch_batches`` batches (one multinomial split of all of
+        them, then a random permutation into batches: each item of each batch is still drawn
+        with probability ``p_i^α / M``)."""
+        if not self._ready:
+            pending = self._pending if self._pending is not None else self._request(batch_size)
+            results = ray.get([ref for _, ref in pending])
+            parts = []
+            for (j, _), (batch, status) in zip(pending, results):
+                self._absorb(j, status)
+                parts.append((j, batch))
+            self._last_drain = time.monotonic()
+            self._pending = self._request(batch_size)  # the next round travels while the learner trains
+            whole = combine_samples(parts, self.num_shards, self.importance_sampling_exponent)
+            order = self._rng.permutation(len(whole.keys))
+            self._ready = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+            self._whole = whole
+        rows = self._ready.pop(0)
+        w = self._whole
+        leaves = w.leaves[rows]
+        weights = ((leaves.min() / leaves) ** self.importance_sampling_exponent).astype(np.float32)
+        data = type(w.data)(*(np.take(f, rows, axis=0) for f in w.data))
+        return type(w)(keys=w.keys[rows], data=data, weights=weights, leaves=leaves)
+
+    def update_priorities(self, keys: np.ndarray, priorities: np.ndarray) -> None:
+        """Queue new priorities; they are sent with the next round of sample requests (one call
+        per shard per ``prefetch_batches`` updates)."""
+        self._updates.append((np.asarray(keys), np.asarray(priorities)))
+        if not self._ready:
+            self._flush_updates()
+
+    def _flush_updates(self) -> None:
+        if not self._updates:
+            return
+        keys = np.concatenate([k for k, _ in self._updates])
+        priorities = np.concatenate([p for _, p in self._updates])
+        self._updates = []
+        for j, pos in split_keys(keys, self.num_shards):
+            self.shards[j].update_priorities.remote(keys[pos] // self.num_shards, priorities[pos])
+
+    def add(self, items: Any, priorities: Any = None) -> None:
+        raise RuntimeError("with --backend ray, actors write to the replay shards themselves")
+
+    @property
+    def nbytes(self) -> int:
+        return int(sum(ray.get([s.nbytes.remote() for s in self.shards])))
+
+    def state_dict(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        self._flush_updates()
+        if self._pending is not None:  # a checkpoint is a consistent point: no batch in flight
+            for (j, _), (_, status) in zip(self._pending, ray.get([ref for _, ref in self._pending])):
+                self._absorb(j, status)  # keep the receipts it carried
+        self._pending, self._ready = None, []
+        arrays: dict[str, np.ndarray] = {}
+        metas = []
+        for j, (a, m) in enumerate(ray.get([s.state_dict.remote() for s in self.shards])):
+            arrays.update({f"shard{j}.{k}": v for k, v in a.items()})
+            metas.append(m)
+        return arrays, {"num_shards": self.num_shards, "shards": metas}
+
+    def load_state_dict(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+        """Raises ValueError when the checkpoint has another number of shards."""
+        if meta.get("num_shards") != self.num_shards:
+            raise ValueError(f"checkpoint has {meta.get('num_shards', 1)} replay shard(s) but --replay-shards is "
+                             f"{self.num_shards}; resume with --replay-shards {meta.get('num_shards', 1)}")
+        refs = []
+        for j, (shard, m) in enumerate(zip(self.shards, meta["shards"])):
+            prefix = f"shard{j}."
+            refs.append(shard.load_state_dict.remote({k[len(prefix):]: v for k, v in arrays.items()
+                                                      if k.startswith(prefix)}, m))
+        for j, size in enumerate(ray.get(refs)):
+            self._sizes[j] = size
+        self.drain()
+
+
+# ---------------------------------------------------------------------------- actors
+@ray.remote(num_cpus=1)
+class ActorWorker:
+    """One Ape-X actor: the shared :class:`Actor` loop writing into replay shards."""
+
+    def __init__(self, config: ApexDQNConfig, info: EnvSpecInfo, index: int, store: Any, shards: list[Any],
+                 start_frames: int) -> None:
+        torch.set_num_threads(1)
+        self.index, self.store, self.shards = index, store, shards
+        self.node = ray.get_runtime_context().get_node_id()
+        generation = ray.get(store.next_generation.remote(index))
+        self.actor = Actor(config, info, index, RayParams(store), generation=generation,
+                           start_frames=start_frames)
+        self.next_shard = index % len(shards)
+
+    def pid(self) -> int:
+        return os.getpid()
+
+    def node_id(self) -> str:
+        return self.node
+
+    def run(self) -> None:
+        """Step and send until the learner says stop; exceptions end the call (the learner
+        restarts the actor)."""
+        in_flight: list[Any] = []
+        while True:
+            message = self.actor.step()
+            if message is None:
+                continue
+            while True:  # the learner's rate limiter: wait while it says the actors are ahead
+                may_insert, stopped = ray.get(self.store.wait_flow.remote())
+                if stopped:
+                    return
+                if may_insert:
+                    break
+            message.node = self.node
+            in_flight.append(self.shards[self.next_shard].add.remote(message))
+            self.next_shard = (self.next_shard + 1) % len(self.shards)
+            if len(in_flight) > 2:  # backpressure: at most two messages on their way
+                _, in_flight = ray.wait(in_flight, num_returns=len(in_flight) - 2)
+
+
+class RaySource:
+    """The trainer's source over Ray actor actors: restarts crashed ones, returns receipts."""
+
+    def __init__(self, runtime: RayRuntime, start_frames: int) -> None:
+        config = runtime.config
+        n = config.run.num_actors
+        self.runtime = runtime
+        self.store = runtime.store
+        self.replay = runtime.replay
+        self.restarts = ActorRestarts(n, config.actor.max_actor_restarts)
+        self.workers = [
+            ActorWorker.options(max_restarts=-1, max_task_retries=0, scheduling_strategy="SPREAD")
+            .remote(config, runtime.info, i, self.store, runtime.shards, start_frames // n)
+            for i in range(n)]
+        self.runs: dict[Any, int] = {}
+        self.restart_at: dict[int, float] = {}
+        self.may_insert = True
+        self.empty = np.zeros(0, dtype=np.float32)
+        self._last_supervise = 0.0
+        self.retrying = [False] * n
+
+    def start(self) -> None:
+        for i, w in enumerate(self.workers):
+            self.runs[w.run.remote()] = i
+
+    def _supervise(self) -> None:
+        now = time.monotonic()
+        if now - self._last_supervise < 0.1:
+            return
+        self._last_supervise = now
+        if self.runs:
+            ready, _ = ray.wait(list(self.runs), num_returns=len(self.runs), timeout=0)
+            for ref in ready:
+                i = self.runs.pop(ref)
+                try:
+                    ray.get(ref)
+                    error = "actor loop ended"
+                except ray.exceptions.ActorUnavailableError as exc:
+                    if self.retrying[i]:  # asked again while Ray was still restarting it
+                        self.restart_at[i] = now + 0.5
+                        continue
+                    error = f"actor process died: {str(exc).splitlines()[0]}"
+                except ray.exceptions.RayActorError as exc:  # the process died; Ray restarts it
+                    error = f"actor process died: {str(exc).splitlines()[0]}"
+                except Exception as exc:  # the environment raised: restart the actor the same way
+                    cause = getattr(exc, "cause", None) or exc
+                    error = f"{type(cause).__name__}: {str(cause).splitlines()[0] if str(cause) else ''}"
+                    ray.kill(self.workers[i], no_restart=False)
+                self.retrying[i] = True  # until it sends data again
+                delay = self.restarts.crashed(i, error)  # raises ActorError once over budget
+                log.warning("actor %d crashed (%s); restart %d/%d in %.1f s", i, error, self.restarts.counts[i],
+                            self.restarts.max_restarts, delay)
+                self.restart_at[i] = now + delay
+        for i, due in list(self.restart_at.items()):
+            if now >= due:
+                del self.restart_at[i]
+                self.runs[self.workers[i].run.remote()] = i
+
+    def poll(self, max_messages: int, timeout: float) -> list[ActorMessage]:
+        """Receipts of messages actors inserted since the last call (the items are in the shards).
+
+        Raises:
+            ActorError: an actor failed more often than ``max_actor_restarts`` allows.
+        """
+        self._supervise()
+        want = max_messages > 0
+        if want != self.may_insert:
+            self.store.set_flow.remote(want)
+            self.may_insert = want
+        deadline = time.monotonic() + timeout
+        while not self.replay.receipts:
+            if time.monotonic() - self.replay._last_drain >= 0.02:
+                self.replay.drain()
+            if self.replay.receipts or time.monotonic() >= deadline:
+                break
+            time.sleep(min(0.005, max(0.0, deadline - time.monotonic())))
+        receipts, self.replay.receipts = self.replay.receipts, []
+        out = []
+        for actor, env_steps, episodes, count, node in receipts:
+            self.retrying[actor] = False
+            self.runtime.record(actor, node, count)
+            out.append(ActorMessage(actor=actor, items=None, priorities=self.empty, env_steps=env_steps,
+                                    episodes=episodes, inserted=count, node=node))
+        return out
+
+    def stop(self) -> None:
+        self.store.set_flow.remote(False, True)
+        if self.runs:
+            ray.wait(list(self.runs), num_returns=len(self.runs), timeout=10)
+        for w in self.workers:
+            ray.kill(w, no_restart=True)
+
+
+# ---------------------------------------------------------------------------- evaluator
+@ray.remote(num_cpus=0)
+class EvaluatorWorker:
+    def __init__(self, config: ApexDQNConfig, info: EnvSpecInfo, store: Any, env_kwargs: dict[str, Any]) -> None:
+        torch.set_num_threads(1)
+        self.config, self.env_kwargs = config, env_kwargs
+        self.net = build_dqn_network(config.learner, info)
+        self.net.eval()
+        self.params = RayParams(store)
+        self.count = 0
+
+    def evaluate(self, tag: dict[str, float]) -> tuple[dict[str, float], list[float]]:
+        self.params.pull(self.net)
+        returns = periodic_evaluation(self.net, self.config.run, self.count, self.env_kwargs)
+        self.count += 1
+        return tag, returns
+
+
+class RayEvaluator:
+    """One evaluation at a time in an evaluator actor; requests while busy are skipped."""
+
+    def __init__(self, runtime: RayRuntime, env_kwargs: dict[str, Any]) -> None:
+        self.runtime = runtime
+        self.worker = EvaluatorWorker.remote(runtime.config, runtime.info, runtime.store, env_kwargs)
+        self.pending: Any = None
+
+    def request(self, tag: dict[str, float]) -> bool:
+        if self.pending is not None:
+            return False
+        self.pending = self.worker.evaluate.remote(tag)
+        return True
+
+    def poll(self) -> list[tuple[dict[str, float], list[float]]]:
+        if self.pending is None or not ray.wait([self.pending], timeout=0)[0]:
+            return []
+        ref, self.pending = self.pending, None
+        try:
+            return [ray.get(ref)]
+        except Exception as exc:
+            raise RuntimeError(f"evaluator failed: {exc}") from exc
+
+    def stop(self) -> None:
+        ray.kill(self.worker, no_restart=True)
+
+
+# ---------------------------------------------------------------------------- runtime
+class RayRuntime:
+    """Creates the store and the replay shards (in the learner), then the source and evaluator."""
+
+    def __init__(self, config: ApexDQNConfig, info: EnvSpecInfo) -> None:
+        self.config, self.info = config, info
+        run = config.run
+        self.store = ParamStore.remote(0)
+        shards = run.replay_shards
+        capacity = -(-config.replay.replay_capacity // shards)
+        self.shards = [ReplayShard.options(scheduling_strategy="SPREAD").remote(config, info, capacity,
+                                                                                 run.seed * 7919 + j)
+                       for j in range(shards)]
+        self.replay = RayShardedReplay(self.shards, seed=run.seed)
+        self.replay.drain()  # the shards are up (a replay too big for a node fails here, naming the bytes)
+        self.params = RayParams(self.store)
+        self.actor_nodes: dict[str, set[int]] = collections.defaultdict(set)
+        self.inserted_per_node: dict[str, int] = collections.defaultdict(int)
+
+    def source(self, generation: int, start_frames: int) -> RaySource:
+        ray.get(self.store.set_base_generation.remote(generation))  # resumed actors get new seeds
+        return RaySource(self, start_frames)
+
+    def evaluator(self, env_kwargs: dict[str, Any]) -> RayEvaluator:
+        return RayEvaluator(self, env_kwargs)
+
+    def record(self, actor: int, node: str, count: int) -> None:
+        self.actor_nodes[node].add(actor)
+        self.inserted_per_node[node] += count
+
+    def placement_summary(self) -> dict[str, Any]:
+        return {"actors_per_node": {n: len(a) for n, a in self.actor_nodes.items()},
+                "inserted_per_node": dict(self.inserted_per_node), "replay_shards": len(self.shards)}
+
+
+@ray.remote(num_cpus=1, max_concurrency=2)
+class LearnerWorker:
+    """Runs :func:`apexrl.runtime.trainer.train` with the Ray runtime; a second thread answers
+    progress and stop requests."""
+
+    def __init__(self) -> None:
+        self.stop_requests: list[int] = []
+        self.snapshot: dict[str, Any] = {}
+
+    def train(self, config: ApexDQNConfig, algo: str, resume: str | None) -> dict[str, Any]:
+        import warnings
+
+        from apexrl.runtime.trainer import train
+
+        # sampled arrays arrive zero-copy and read-only from the object store; the learner only reads them
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+
+        return train(config, algo, resume, stop_requests=self.stop_requests, progress_hook=self._progress,
+                     _ray_learner=True)
+
+    def _progress(self, row: dict[str, Any]) -> None:
+        self.snapshot = dict(row)
+
+    def progress(self) -> dict[str, Any]:
+        return self.snapshot
+
+    def request_stop(self, signum: int) -> None:
+        self.stop_requests.append(signum)
+
+
+def run_on_ray(config: ApexDQNConfig, algo: str, resume: str | None) -> dict[str, Any]:
+    """Driver side of ``--backend ray``: start or join Ray, run the learner actor on this node
+    when possible, show progress, forward SIGINT / SIGTERM, return the summary.
+
+    Raises:
+        the learner's own exception (``ValueError``, ``ActorError``, ``LearnerError``, …).
+    """
+    import dataclasses
+
+    run = config.run
+    started = init_ray(run.ray_address, run.num_actors)
+    inner = dataclasses.replace(config, run=dataclasses.replace(run, progress=False))
+    old_handlers = {}
+    try:
+        here = ray.get_runtime_context().get_node_id()
+        learner = LearnerWorker.options(
+            scheduling_strategy=NodeAffinitySchedulingStrategy(node_id=here, soft=True)).remote()
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                old_handlers[sig] = signal.signal(
+                    sig, lambda signum, frame: learner.request_stop.remote(signum))
+        ref = learner.train.remote(inner, algo, resume)
+        progress = _Progress(run.total_env_frames) if run.progress else None
+        try:
+            while not ray.wait([ref], timeout=0.5)[0]:
+                if progress is not None:
+                    progress.update(ray.get(learner.progress.remote()))
+        finally:
+            if progress is not None:
+                progress.close()
+        try:
+            return ray.get(ref)
+        except ray.exceptions.RayTaskError as exc:
+            cause = getattr(exc, "cause", None)
+            if isinstance(cause, Exception):
+                raise cause from None
+            raise
+    finally:
+        for sig, handler in old_handlers.items():
+            signal.signal(sig, handler)
+        if started:
+            ray.shutdown()
+
+
+class _Progress:
+    def __init__(self, total: int) -> None:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.bar = Progress(TextColumn("[bold]train (ray)"), BarColumn(),
+                            TextColumn("{task.completed:,.0f}/{task.total:,.0f} frames"),
+                            TextColumn("{task.fields[fps]:>7,.0f} frames/s"), TimeElapsedColumn())
+        self.task = self.bar.add_task("train", total=total, fps=0.0)
+        self.bar.start()
+
+    def update(self, row: dict[str, Any]) -> None:
+        if row:
+            self.bar.update(self.task, completed=int(row.get("env_frames", 0)),
+                            fps=float(row.get("env_frames_per_s") or 0.0))
+
+    def close(self) -> None:
+        self.bar.stop()
