@@ -54,8 +54,8 @@ class RunConfig:
     ray_address: str | None = None
     """``--backend ray``: address of a running Ray cluster (``HOST:6379``); default: start a local instance."""
     replay_shards: int = 1
-    """``--backend ray``: replay shard actors; actors write to them round-robin, the learner samples
-    from them in proportion to their priority mass."""
+    """``--backend ray``: replay shard actors; actor ``i`` writes to shard ``i mod R``, the learner
+    samples from them in proportion to their priority mass."""
     run_dir: str | None = None
     """Run directory; default ``runs/<algo>-<env>-s<seed>-<time>``."""
     log_interval_s: float = 5.0

@@ -4,7 +4,8 @@ Placement (Horgan et al. 2018, Figure 1, with Ray as the distributed engine):
 
 - ``N`` **actor** actors (one CPU each, spread over the nodes), each running the very same
   :class:`apexrl.runtime.actor.Actor` loop as the ``mp`` backend and writing its messages
-  straight into a replay shard (round-robin), as Ape-X actors write into the replay;
+  straight into a replay shard (actor ``i`` into shard ``i mod R``), as Ape-X actors write
+  into the replay;
 - ``R`` **replay shard** actors (``--replay-shards``), each a :class:`PrioritizedReplay`; the
   learner samples from them in proportion to their priority mass
   (:mod:`apexrl.replay.sharded`), so sampling stays proportional over the whole replay;
@@ -362,7 +363,9 @@ class ActorWorker:
         generation = ray.get(store.next_generation.remote(index))
         self.actor = Actor(config, info, index, RayParams(store), generation=generation,
                            start_frames=start_frames)
-        self.next_shard = index % len(shards)
+        # one shard per actor (by index): a pixel stream's frames and the transitions that use them,
+        # sent in different messages, must land in the same shard
+        self.shard = shards[index % len(shards)]
 
     def pid(self) -> int:
         return os.getpid()
@@ -385,8 +388,7 @@ class ActorWorker:
                 if may_insert:
                     break
             message.node = self.node
-            in_flight.append(self.shards[self.next_shard].add.remote(message))
-            self.next_shard = (self.next_shard + 1) % len(self.shards)
+            in_flight.append(self.shard.add.remote(message))
             if len(in_flight) > 2:  # backpressure: at most two messages on their way
                 _, in_flight = ray.wait(in_flight, num_returns=len(in_flight) - 2)
 
@@ -543,6 +545,9 @@ class RayRuntime:
                                                                                  run.seed * 7919 + j)
                        for j in range(shards)]
         self.replay = RayShardedReplay(self.shards, seed=run.seed)
+        # β of the combined batch's importance weights (annealed by the trainer when asked)
+        self.replay.importance_sampling_exponent = (config.replay.importance_sampling_exponent
+                                                    if config.replay.prioritized else 0.0)
         self.replay.drain()  # the shards are up (a replay too big for a node fails here, naming the bytes)
         self.params = RayParams(self.store)
         self.actor_nodes: dict[str, set[int]] = collections.defaultdict(set)

@@ -69,8 +69,10 @@ def split_keys(keys: np.ndarray, num_shards: int) -> list[tuple[int, np.ndarray]
 class ShardedReplay:
     """``R`` :class:`PrioritizedReplay` shards behind the single-replay interface (in one process).
 
-    Items go to the shards round-robin, one ``add`` call at a time (Ape-X actors write to a shard
-    each). Sampling follows the module docstring.
+    Items go to the shards round-robin, one ``add`` call at a time, unless ``shard`` is given.
+    Pixel streams (:class:`FrameStorage`) must always go to the same shard, since a message's
+    transitions may use frames sent in an earlier message: pass ``shard`` (the Ray backend's actor
+    ``i`` writes to shard ``i mod R``). Sampling follows the module docstring.
 
     Args:
         shards: the shards (same storage type; capacities add up).

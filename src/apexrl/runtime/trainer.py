@@ -185,8 +185,10 @@ def train(config: ApexDQNConfig, algo: str = "apex-dqn", resume: str | None = No
         LearnerError: too many consecutive non-finite updates.
     """
     if config.run.backend == "ray" and not _ray_learner:  # the learner runs as a Ray actor
-        from apexrl.backends.ray_backend import run_on_ray
-
+        try:
+            from apexrl.backends.ray_backend import run_on_ray
+        except ImportError as exc:
+            raise ValueError(f"invalid backend='ray' (--backend): {exc}") from exc
         return run_on_ray(config, algo, resume)
     session_start = time.monotonic()
     run, rcfg, lcfg = config.run, config.replay, config.learner
@@ -253,7 +255,7 @@ def train(config: ApexDQNConfig, algo: str = "apex-dqn", resume: str | None = No
         evaluator: Any = ray_runtime.evaluator(env_kwargs)
     elif backend == "mp":
         source = ProcessSource(config, info, params, ctx, generation=generation, start_frames=env_steps * fps)
-        evaluator: Any = ProcessEvaluator(config, info, params, ctx, env_kwargs)
+        evaluator = ProcessEvaluator(config, info, params, ctx, env_kwargs)
     else:
         source = LocalSource(config, info, params, generation=generation, start_frames=env_steps * fps)
         evaluator = LocalEvaluator(config, learner.online, env_kwargs)
