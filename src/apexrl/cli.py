@@ -103,7 +103,9 @@ def cmd_train(argv: list[str]) -> int:
     try:
         config = tyro.cli(spec.config_class, default=default, args=rest, prog=f"apexrl train {algo}",
                           description=spec.doc.strip().split("\n\n")[0]
-                          + f"\n\nPresets (--preset NAME): {', '.join(spec.presets)}.")
+                          + f"\n\nPresets (--preset NAME): {', '.join(spec.presets)}. Continue a stopped or "
+                          "finished run with --resume RUN_DIR (its saved configuration is the default; "
+                          "flags override it).")
     except ValueError as exc:
         return _fail(str(exc))
     if config.run.backend == "local" and config.run.num_actors > 1:
