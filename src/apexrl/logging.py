@@ -58,21 +58,7 @@ class MetricsLogger:
             from torch.utils.tensorboard import SummaryWriter
 
             self._tb = SummaryWriter(log_dir=run_dir)
-        self._progress: Progress | None = None
-        if progress_total is not None:
-            self._progress = Progress(
-                TextColumn("[bold]{task.description}"),
-                BarColumn(),
-                TextColumn("{task.completed:,.0f}/{task.total:,.0f} frames"),
-                TextColumn("{task.fields[fps]:>7,.0f} frames/s"),
-                TextColumn("{task.fields[lps]:>6,.1f} updates/s"),
-                TextColumn("return {task.fields[ret]}"),
-                TextColumn("eval {task.fields[ev]}"),
-                TimeElapsedColumn(),
-                transient=False,
-            )
-            self._task = self._progress.add_task("train", total=progress_total, fps=0.0, lps=0.0, ret="-", ev="-")
-            self._progress.start()
+        self._progress = ProgressBar(progress_total) if progress_total is not None else None
 
     def log(self, row: dict[str, Any], scalars: dict[str, float] | None = None) -> None:
         """Write one CSV row (keys of :data:`CSV_COLUMNS`) and TensorBoard scalars."""
@@ -89,22 +75,12 @@ class MetricsLogger:
 
     def progress(self, row: dict[str, Any]) -> None:
         """Refresh the progress bar from a row (no file output)."""
-        if self._progress is None:
-            return
-        ret = row.get("episode_return")
-        ev = row.get("eval_return")
-        self._progress.update(
-            self._task,
-            completed=int(row.get("env_frames", 0)),
-            fps=float(row.get("env_frames_per_s") or 0.0),
-            lps=float(row.get("learner_steps_per_s") or 0.0),
-            ret="-" if ret is None else f"{ret:.1f}",
-            ev="-" if ev is None else f"{ev:.1f}",
-        )
+        if self._progress is not None:
+            self._progress.update(row)
 
     def close(self) -> None:
         if self._progress is not None:
-            self._progress.stop()
+            self._progress.close()
             self._progress = None
         if self._tb is not None:
             self._tb.close()
@@ -118,3 +94,40 @@ def _fmt(value: Any) -> Any:
     if isinstance(value, float):
         return f"{value:.6g}"
     return value
+
+
+class ProgressBar:
+    """The live progress bar (rich): frames done of ``total``, frames/s, learner updates/s, the
+    mean training episode return and the last evaluation. Fed with metric rows (or snapshots with
+    the same keys)."""
+
+    def __init__(self, total: int) -> None:
+        self._bar = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed:,.0f}/{task.total:,.0f} frames"),
+            TextColumn("{task.fields[fps]:>7,.0f} frames/s"),
+            TextColumn("{task.fields[lps]:>6,.1f} updates/s"),
+            TextColumn("return {task.fields[ret]}"),
+            TextColumn("eval {task.fields[ev]}"),
+            TimeElapsedColumn(),
+            transient=False,
+        )
+        self._task = self._bar.add_task("train", total=total, fps=0.0, lps=0.0, ret="-", ev="-")
+        self._bar.start()
+
+    def update(self, row: dict[str, Any]) -> None:
+        if not row:
+            return
+        ret, ev = row.get("episode_return"), row.get("eval_return")
+        self._bar.update(
+            self._task,
+            completed=int(row.get("env_frames", 0)),
+            fps=float(row.get("env_frames_per_s") or 0.0),
+            lps=float(row.get("learner_steps_per_s") or 0.0),
+            ret="-" if ret is None else f"{ret:.1f}",
+            ev="-" if ev is None else f"{ev:.1f}",
+        )
+
+    def close(self) -> None:
+        self._bar.stop()

@@ -1,4 +1,6 @@
-"""Does Ape-X DQN learn? CartPole-v1 with the cartpole preset and two actor processes."""
+"""Does Ape-X DQN learn? CartPole-v1 with the cartpole preset's settings and two actor processes."""
+
+import dataclasses
 
 import pytest
 
@@ -7,18 +9,20 @@ from apexrl.config import ApexDQNConfig, RunConfig
 
 pytestmark = pytest.mark.learning
 
+FRAMES = 150_000
+"""1.5x the preset's budget, with a replay that holds the whole run. At the preset's 100K
+frames, 15 of 17 runs on this machine ended at 500, and the other two at 437 and 459 were still
+climbing. Asynchronous actors make every run different, so the test gives them time."""
+
 
 def test_apex_dqn_solves_cartpole(tmp_path):
     preset = apex_dqn.cartpole()
     run = RunConfig(**{**preset.run.__dict__, "run_dir": str(tmp_path / "run"), "seed": 0, "progress": False,
-                       "num_actors": 2, "backend": "mp"})
-    config = ApexDQNConfig(run=run, replay=preset.replay, actor=preset.actor, learner=preset.learner)
+                       "num_actors": 2, "backend": "mp", "total_env_frames": FRAMES})
+    replay = dataclasses.replace(preset.replay, replay_capacity=FRAMES)
+    config = ApexDQNConfig(run=run, replay=replay, actor=preset.actor, learner=preset.learner)
     summary = apex_dqn.train(config)
-    # 475 is CartPole-v1's "solved" threshold: an evaluation (10 greedy episodes, every 10K frames, or
-    # the final one of 20) must reach it, and the final one must stay >= 400. Asynchronous actors
-    # make every run different: of 17 runs of this preset on this machine, 15 ended at 500 and two
-    # at 437 and 459, still climbing (a random policy scores about 20).
-    assert summary["best_eval_return"] >= 475, summary["eval_history"]
-    assert summary["final_eval_return"] >= 400, summary["eval_history"]
+    # 475 is CartPole-v1's "solved" threshold; the final evaluation is 20 greedy episodes
+    assert summary["final_eval_return"] >= 475, summary["eval_history"]
     assert summary["num_actors"] == 2
-    assert summary["env_frames"] >= preset.run.total_env_frames
+    assert summary["env_frames"] >= FRAMES

@@ -49,6 +49,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 
 from apexrl.config import ApexDQNConfig
 from apexrl.envs import EnvSpecInfo
+from apexrl.logging import ProgressBar
 from apexrl.nets import build_dqn_network
 from apexrl.replay.sharded import combine_samples, shard_counts, split_keys
 from apexrl.runtime.actor import Actor, ActorMessage, ActorRestarts
@@ -621,7 +622,7 @@ def run_on_ray(config: ApexDQNConfig, algo: str, resume: str | None) -> dict[str
                 old_handlers[sig] = signal.signal(
                     sig, lambda signum, frame: learner.request_stop.remote(signum))
         ref = learner.train.remote(inner, algo, resume)
-        progress = _Progress(run.total_env_frames) if run.progress else None
+        progress = ProgressBar(run.total_env_frames) if run.progress else None
         try:
             while not ray.wait([ref], timeout=0.5)[0]:
                 if progress is not None:
@@ -641,22 +642,3 @@ def run_on_ray(config: ApexDQNConfig, algo: str, resume: str | None) -> dict[str
             signal.signal(sig, handler)
         if started:
             ray.shutdown()
-
-
-class _Progress:
-    def __init__(self, total: int) -> None:
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self.bar = Progress(TextColumn("[bold]train (ray)"), BarColumn(),
-                            TextColumn("{task.completed:,.0f}/{task.total:,.0f} frames"),
-                            TextColumn("{task.fields[fps]:>7,.0f} frames/s"), TimeElapsedColumn())
-        self.task = self.bar.add_task("train", total=total, fps=0.0)
-        self.bar.start()
-
-    def update(self, row: dict[str, Any]) -> None:
-        if row:
-            self.bar.update(self.task, completed=int(row.get("env_frames", 0)),
-                            fps=float(row.get("env_frames_per_s") or 0.0))
-
-    def close(self) -> None:
-        self.bar.stop()
