@@ -10,14 +10,22 @@ curves (``benchmarks/results/dqn_ablation.png``) and writes ``dqn_ablation.json`
 peer library: the RESULT line compares ``rainbow`` with ``dqn`` on the first game.
 
     python benchmarks/dqn_ablation.py [--quick] [--frames 1000000] [--seeds 0 1 2]
-        [--games breakout asterix] [--algos dqn rainbow ...] [--report-only]
+        [--games breakout asterix] [--algos dqn rainbow ...] [--report-only] [--jobs J]
+
+``--jobs J`` trains the missing runs in ``J`` child processes at a time (each single-actor run
+with one learner thread; an ``apex-*`` run starts its own actor and evaluator processes, so
+give it three cores), then reports as usual. Each cached run records the machine it ran on
+(CPU model, cores, concurrent jobs), because its wall time depends on both.
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -42,11 +50,21 @@ def _options(parser: Any) -> None:
     parser.add_argument("--games", nargs="+", default=list(GAMES), choices=list(GAMES))
     parser.add_argument("--algos", nargs="+", default=ALGOS, choices=ALGOS)
     parser.add_argument("--report-only", action="store_true", help="only summarise cached runs")
+    parser.add_argument("--jobs", type=int, default=1, help="missing runs trained at a time, in child processes")
+    parser.add_argument("--learner-threads", type=int, default=0,
+                        help="torch threads per learner (0: the trainer's default; --jobs > 1 uses 1)")
+    parser.add_argument("--one", nargs=3, metavar=("ALGO", "GAME", "SEED"), help=argparse.SUPPRESS)
 
 
-def run_one(algo: str, game: str, seed: int, frames: int, quick: bool) -> dict[str, Any]:
+def run_path(algo: str, game: str, seed: int, frames: int, quick: bool) -> Path:
+    """The cache file of one (algorithm, game, seed, budget)."""
+    return RUNS_DIR / f"{game}-{algo}-s{seed}-{frames}{'.quick' if quick else ''}.json"
+
+
+def run_one(algo: str, game: str, seed: int, frames: int, quick: bool, learner_threads: int = 0,
+            jobs: int = 1) -> dict[str, Any]:
     """Train one (algorithm, game, seed) or load it from the cache."""
-    path = RUNS_DIR / f"{game}-{algo}-s{seed}-{frames}{'.quick' if quick else ''}.json"
+    path = run_path(algo, game, seed, frames, quick)
     if path.exists():
         return json.loads(path.read_text())
     base = ALGORITHMS[algo].presets["minatar"]()
@@ -54,12 +72,16 @@ def run_one(algo: str, game: str, seed: int, frames: int, quick: bool) -> dict[s
         run = dataclasses.replace(base.run, env_id=GAMES[game], total_env_frames=frames, seed=seed,
                                   run_dir=str(Path(tmp) / "run"), progress=False, tensorboard=False,
                                   eval_interval_frames=max(frames // 20, 1000),
-                                  final_eval_episodes=5 if quick else base.run.final_eval_episodes)
+                                  final_eval_episodes=5 if quick else base.run.final_eval_episodes,
+                                  learner_threads=learner_threads)
         config = ApexDQNConfig(run=run, replay=base.replay, actor=base.actor, learner=base.learner)
         summary = ALGORITHMS[algo].train(config)
     record = {"algo": algo, "game": game, "seed": seed, "frames": frames,
               "final_eval_return": summary["final_eval_return"], "wall_s": summary["wall_s"],
-              "learner_steps": summary["learner_steps"], "curve": summary["eval_history"]}
+              "learner_steps": summary["learner_steps"], "curve": summary["eval_history"],
+              "machine": {"cpu": H.machine_info().get("cpu"), "cores": os.cpu_count(), "concurrent_jobs": jobs,
+                          "learner_threads": learner_threads},
+              "batch_size": config.learner.batch_size, "commit": H.git_commit()}
     RUNS_DIR.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=1))
     return record
@@ -87,21 +109,52 @@ def plot(records: list[dict[str, Any]], games: list[str], algos: list[str], out:
     fig.savefig(out, dpi=110)
 
 
+def run_parallel(todo: list[tuple[str, str, int]], frames: int, quick: bool, jobs: int) -> None:
+    """Train the ``(algo, game, seed)`` runs of ``todo`` in up to ``jobs`` child processes at a time
+    (``apex-*`` runs first: they take three cores each, counted as such)."""
+    todo = sorted(todo, key=lambda t: not t[0].startswith("apex-"))
+    running: list[tuple[subprocess.Popen, int, tuple[str, str, int]]] = []
+    while todo or running:
+        used = sum(cores for _, cores, _ in running)
+        while todo and used + (cores := 3 if todo[0][0].startswith("apex-") else 1) <= max(jobs, cores):
+            algo, game, seed = todo.pop(0)
+            cmd = [sys.executable, __file__, "--one", algo, game, str(seed), "--frames", str(frames),
+                   "--jobs", str(jobs)] + (["--quick"] if quick else [])
+            running.append((subprocess.Popen(cmd), cores, (algo, game, seed)))
+            used += cores
+        time.sleep(1.0)
+        for entry in list(running):
+            if entry[0].poll() is not None:
+                running.remove(entry)
+                if entry[0].returncode != 0:
+                    print(f"  run {entry[2]} failed with exit code {entry[0].returncode}", flush=True)
+
+
 def main() -> None:
     args = H.parse_args(__doc__.split("\n\n")[0], extra=_options)
     t0 = time.perf_counter()
     frames = 20_000 if args.quick else args.frames
+    if args.one:
+        algo, game, seed = args.one[0], args.one[1], int(args.one[2])
+        threads = args.learner_threads or (1 if args.jobs > 1 and not algo.startswith("apex-") else 0)
+        r = run_one(algo, game, seed, frames, args.quick, learner_threads=threads, jobs=args.jobs)
+        print(f"  {game:9s} {algo:16s} seed {seed}: final {r['final_eval_return']:.2f} in {r['wall_s']:.0f} s",
+              flush=True)
+        return
     seeds = args.seeds[:1] if args.quick else args.seeds
     games = args.games[:1] if args.quick else args.games
     algos = ["dqn", "rainbow"] if args.quick else args.algos
+    if args.jobs > 1 and not args.report_only:
+        run_parallel([(a, g, s) for g in games for a in algos for s in seeds
+                      if not run_path(a, g, s, frames, args.quick).exists()], frames, args.quick, args.jobs)
     records = []
     for game in games:
         for algo in algos:
             for seed in seeds:
-                path = RUNS_DIR / f"{game}-{algo}-s{seed}-{frames}{'.quick' if args.quick else ''}.json"
-                if args.report_only and not path.exists():
+                path = run_path(algo, game, seed, frames, args.quick)
+                if (args.report_only or args.jobs > 1) and not path.exists():
                     continue
-                records.append(run_one(algo, game, seed, frames, args.quick))
+                records.append(run_one(algo, game, seed, frames, args.quick, learner_threads=args.learner_threads))
                 r = records[-1]
                 print(f"  {game:9s} {algo:16s} seed {seed}: final {r['final_eval_return']:.2f} "
                       f"in {r['wall_s']:.0f} s", flush=True)

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from apexrl.runtime.actor import apex_epsilon
-from apexrl.runtime.params import SharedParams
+from apexrl.runtime.params import LocalParams, SharedParams
 
 
 @pytest.mark.parametrize("n", [2, 3, 8, 360])
@@ -73,3 +73,23 @@ def test_roundtrip_keeps_channels_last_conv_network_identical():
     obs = torch.randint(0, 256, (3, 4, 84, 84), dtype=torch.uint8)
     assert torch.equal(src(obs), dst(obs))
     assert dst.torso.convs[0].weight.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_local_params_copy_at_pull_time_and_never_hand_out_nan():
+    torch.manual_seed(1)
+    src, dst = nn.Linear(4, 3), nn.Linear(4, 3)
+    params = LocalParams(src)
+    assert params.pull(dst) == 0  # nothing published yet
+    assert params.publish(src) and params.version == 1
+    with torch.no_grad():  # a later learner step before the actor pulls: the pull sees it
+        src.weight.add_(1.0)
+    assert params.pull(dst, have_version=0) == 1
+    for a, b in zip(src.parameters(), dst.parameters()):
+        assert torch.equal(a, b) and a.data_ptr() != b.data_ptr()
+    held = [p.clone() for p in dst.parameters()]
+    with torch.no_grad():
+        src.bias[1] = math.inf
+    params.publish(src)
+    assert params.pull(dst, have_version=1) == 1  # not finite: the actor keeps what it holds
+    assert all(torch.equal(a, b) for a, b in zip(held, dst.parameters()))
+    assert params.pull(dst, have_version=1) == 1

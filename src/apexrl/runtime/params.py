@@ -86,3 +86,48 @@ def _load_flat(flat: torch.Tensor, network: nn.Module) -> None:
             n = p.numel()
             p.copy_(flat[offset:offset + n].view(p.shape))
             offset += n
+
+
+class LocalParams:
+    """:class:`SharedParams`' interface for an actor in the learner's own process (``local`` backend).
+
+    :meth:`publish` only records that the network changed (O(1) per learner step); the copy
+    happens when the actor pulls (every ``param_update_period_frames``), so the in-process actor
+    sees exactly what a shared-memory publication would have shown it at that moment, without a
+    copy of every parameter after every learner step. Parameters with a NaN or infinite value
+    are never handed out: the actor keeps what it holds.
+
+    Args:
+        template: unused (kept for :class:`SharedParams`' signature).
+    """
+
+    def __init__(self, template: nn.Module | None = None, ctx: Any = None) -> None:
+        self._source: nn.Module | None = None
+        self._published = 0
+
+    @property
+    def version(self) -> int:
+        """Number of publications so far."""
+        return self._published
+
+    def publish(self, network: nn.Module) -> bool:
+        """Mark ``network`` as the newest parameters (read at the next :meth:`pull`); returns True."""
+        self._source = network
+        self._published += 1
+        return True
+
+    def pull(self, network: nn.Module, have_version: int = -1, timeout_s: float = 5.0) -> int:
+        """Copy the newest parameters into ``network`` if newer than ``have_version``.
+
+        Returns the version now held (``have_version`` when nothing newer or the newest
+        parameters are not finite, 0 if none published).
+        """
+        if self._source is None or self._published <= have_version:
+            return max(have_version, 0)
+        params = [p.detach() for p in self._source.parameters()]
+        if not bool(torch.isfinite(torch.stack([p.sum() for p in params])).all()):
+            return max(have_version, 0)
+        with torch.no_grad():
+            for dst, src in zip(network.parameters(), params):
+                dst.copy_(src)
+        return self._published

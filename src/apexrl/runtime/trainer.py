@@ -36,7 +36,7 @@ from apexrl.runtime.actor import env_kwargs_for, frames_per_step
 from apexrl.runtime.checkpoint import CheckpointError, load_latest, save_checkpoint
 from apexrl.runtime.evaluator import evaluate
 from apexrl.runtime.learner import DQNLearner
-from apexrl.runtime.params import SharedParams
+from apexrl.runtime.params import LocalParams, SharedParams
 
 log = logging.getLogger("apexrl")
 
@@ -246,7 +246,12 @@ def train(config: ApexDQNConfig, algo: str = "apex-dqn", resume: str | None = No
     next_eval = c["next_eval"] if run.eval_interval_frames > 0 else None
 
     ctx = mp.get_context("spawn")
-    params: Any = ray_runtime.params if ray_runtime is not None else SharedParams(learner.online, ctx)
+    if ray_runtime is not None:
+        params: Any = ray_runtime.params
+    elif backend == "local":  # the actor lives in this process: copy only when it pulls
+        params = LocalParams(learner.online)
+    else:
+        params = SharedParams(learner.online, ctx)
     params.publish(learner.online)
     env_kwargs = env_kwargs_for(config, info)
     generation = 1_000_000 * c["resumes"]  # resumed actors get new seeds and new replay streams
