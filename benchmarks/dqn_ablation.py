@@ -12,9 +12,9 @@ peer library: the RESULT line compares ``rainbow`` with ``dqn`` on the first gam
     python benchmarks/dqn_ablation.py [--quick] [--frames 1000000] [--seeds 0 1 2]
         [--games breakout asterix] [--algos dqn rainbow ...] [--report-only] [--jobs J]
 
-``--jobs J`` trains the missing runs in ``J`` child processes at a time (each single-actor run
-with one learner thread; an ``apex-*`` run starts its own actor and evaluator processes, so
-give it three cores), then reports as usual. Each cached run records the machine it ran on
+``--jobs J`` trains the missing runs in ``J`` child processes at a time (each learner with one
+thread; an ``apex-*`` run also starts its two actor processes and an evaluator, and is counted
+as three jobs), then reports as usual. Each cached run records the machine it ran on
 (CPU model, cores, concurrent jobs), because its wall time depends on both.
 """
 
@@ -79,7 +79,7 @@ def run_one(algo: str, game: str, seed: int, frames: int, quick: bool, learner_t
     record = {"algo": algo, "game": game, "seed": seed, "frames": frames,
               "final_eval_return": summary["final_eval_return"], "wall_s": summary["wall_s"],
               "learner_steps": summary["learner_steps"], "curve": summary["eval_history"],
-              "machine": {"cpu": H.machine_info().get("cpu"), "cores": os.cpu_count(), "concurrent_jobs": jobs,
+              "machine": {"cpu": H.machine_info().get("cpu_model"), "cores": os.cpu_count(), "concurrent_jobs": jobs,
                           "learner_threads": learner_threads},
               "batch_size": config.learner.batch_size, "commit": H.git_commit()}
     RUNS_DIR.mkdir(parents=True, exist_ok=True)
@@ -136,7 +136,7 @@ def main() -> None:
     frames = 20_000 if args.quick else args.frames
     if args.one:
         algo, game, seed = args.one[0], args.one[1], int(args.one[2])
-        threads = args.learner_threads or (1 if args.jobs > 1 and not algo.startswith("apex-") else 0)
+        threads = args.learner_threads or (1 if args.jobs > 1 else 0)
         r = run_one(algo, game, seed, frames, args.quick, learner_threads=threads, jobs=args.jobs)
         print(f"  {game:9s} {algo:16s} seed {seed}: final {r['final_eval_return']:.2f} in {r['wall_s']:.0f} s",
               flush=True)
