@@ -171,6 +171,19 @@ def main() -> None:
             rows.append([game, algo, f"{mean:.2f} ± {std:.2f}", len(finals), statistics.fmean(walls)])
     H.print_table(f"DQN family on MinAtar, {frames:,} frames per run", ["game", "algorithm", "final return",
                                                                         "seeds", "wall s"], rows)
+    print("\n| game | algorithm | final greedy return, mean ± std | seeds | best periodic eval, mean | "
+          "learner steps | wall s, mean | concurrent runs |\n|---|---|---|---|---|---|---|---|")
+    for game in games:
+        for algo in algos:
+            runs = [r for r in records if r["game"] == game and r["algo"] == algo]
+            if not runs:
+                continue
+            cell = table[f"{game}/{algo}"]
+            best = statistics.fmean(max(p["eval_return"] for p in r["curve"]) for r in runs)
+            jobs = sorted({str(r.get("machine", {}).get("concurrent_jobs", "?")) for r in runs})
+            print(f"| {game} | `{algo}` | {cell['mean']:.2f} ± {cell['std']:.2f} | {cell['n']} | {best:.2f} | "
+                  f"{statistics.fmean(r['learner_steps'] for r in runs):,.0f} | {cell['wall_s_mean']:,.0f} | "
+                  f"{', '.join(jobs)} |")
     png = Path(__file__).resolve().parent / "results" / f"{NAME}{'.quick' if args.quick else ''}.png"
     if records:
         plot(records, games, algos, png)
