@@ -112,3 +112,22 @@ def test_noisy_switch_adds_noisy_layers_resampled_in_train_mode_and_mean_in_eval
     net.train()
     evaluate(net, "CartPole-v1", 1, epsilon=0.0, max_episode_steps=5)
     assert net.training
+
+
+def test_rainbow_cartpole_overrides_only_the_documented_fields():
+    from apexrl.algos import apex_dqn
+
+    rb = ALGORITHMS["rainbow"].presets["cartpole"]()
+    base = apex_dqn.cartpole()
+    # a random-action warm-up over the first 10% of frames, then noisy nets alone
+    assert (rb.actor.epsilon_start, rb.actor.epsilon, rb.actor.epsilon_decay_frames) == (1.0, 0.0, 8_000)
+    assert rb.run.total_env_frames == 80_000 and rb.actor.envs_per_actor == 4
+    assert rb.replay.samples_per_insert == 32.0
+    assert rb.learner.hidden_sizes == (128, 128) and rb.learner.learning_rate == 5e-4
+    # everything else is the cartpole family's
+    assert rb.learner.target_update_period == base.learner.target_update_period
+    assert rb.learner.learning_rate_final == base.learner.learning_rate_final
+    assert rb.replay.replay_capacity == base.replay.replay_capacity
+    # the other families' rainbow and the other algorithms on cartpole are untouched
+    assert ALGORITHMS["rainbow"].presets["minatar"]().actor.epsilon_start == 0.0
+    assert ALGORITHMS["c51"].presets["cartpole"]().learner.hidden_sizes == base.learner.hidden_sizes
