@@ -150,3 +150,14 @@ def test_reset_noise_under_inference_mode():
 def test_invalid_arguments_raise(kwargs, name):
     with pytest.raises(ValueError, match=name):
         NoisyLinear(**kwargs)
+
+
+def test_module_reset_noise_is_f_of_one_gaussian_draw_in_layer_order():
+    net = nn.Sequential(NoisyLinear(3, 4), nn.ReLU(), NoisyLinear(4, 2))
+    reset_noise(net, torch.Generator().manual_seed(11))
+    z = torch.randn(3 + 4 + 4 + 2, generator=torch.Generator().manual_seed(11))
+    a, b = net[0], net[2]
+    assert torch.allclose(a.epsilon_in, _f(z[:3])) and torch.allclose(a.epsilon_out, _f(z[3:7]))
+    assert torch.allclose(b.epsilon_in, _f(z[7:11])) and torch.allclose(b.epsilon_out, _f(z[11:]))
+    # each layer's weight noise stays the rank-one outer product of its own f(ε)
+    assert torch.linalg.matrix_rank(b.weight_epsilon) == 1

@@ -138,11 +138,25 @@ class NoisyLinear(nn.Module):
 
 
 def reset_noise(module: nn.Module, generator: torch.Generator | None = None) -> int:
-    """Call :meth:`NoisyLinear.reset_noise` on every :class:`NoisyLinear` inside ``module``
-    (itself included). Returns how many layers were resampled (0 for a network without noise)."""
-    count = 0
-    for m in module.modules():
-        if isinstance(m, NoisyLinear):
-            m.reset_noise(generator)
-            count += 1
-    return count
+    """Resample the noise of every :class:`NoisyLinear` inside ``module`` (itself included).
+
+    Same distribution as calling :meth:`NoisyLinear.reset_noise` on each layer, in one draw:
+    the ``Σ (in + out)`` unit Gaussians of all layers come from one ``randn`` and go through
+    ``f`` once (4 tensor operations plus 2 copies per layer, instead of 12 per layer: this runs
+    at every action and every learner step). Returns how many layers were resampled (0 for a
+    network without noise).
+    """
+    layers = [m for m in module.modules() if isinstance(m, NoisyLinear)]
+    if not layers:
+        return 0
+    first = layers[0].epsilon_in
+    with torch.no_grad():
+        eps = _scaled_noise(torch.randn(sum(m.in_features + m.out_features for m in layers), generator=generator,
+                                        device=first.device, dtype=first.dtype))
+        offset = 0
+        for m in layers:
+            m.epsilon_in.copy_(eps[offset:offset + m.in_features])
+            offset += m.in_features
+            m.epsilon_out.copy_(eps[offset:offset + m.out_features])
+            offset += m.out_features
+    return len(layers)
