@@ -370,3 +370,37 @@ def test_network_and_head_invalid_arguments():
         CategoricalHead(2, 2, 1, dueling=False)
     with pytest.raises(ValueError, match="hidden"):
         CategoricalHead(2, 2, 3, dueling=True, hidden=-1)
+
+
+def test_c51_loss_double_single_online_pass_equals_two_passes():
+    """The double loss runs the online network once on [s; s']; a two-pass reference with the
+    same noise gives the same loss, priorities and gradients."""
+    from apexrl.nets.distributional import build_categorical_q_network
+
+    torch.manual_seed(5)
+    online = build_categorical_q_network("vector", (4,), 3, (16, 16), True, num_atoms=11, v_min=0.0, v_max=20.0,
+                                         noisy=True).train()
+    target = build_categorical_q_network("vector", (4,), 3, (16, 16), True, num_atoms=11, v_min=0.0, v_max=20.0,
+                                         noisy=True).train()
+    b = TorchBatch(obs=torch.randn(6, 4), action=torch.tensor([0, 1, 2, 0, 1, 2]), reward=torch.rand(6) * 3,
+                   discount=torch.tensor([0.97, 0.97, 0.0, 0.97, 0.5, 0.97]), next_obs=torch.randn(6, 4),
+                   weights=torch.rand(6) + 0.5)
+    out = c51_loss(online, target, b, double=True)
+    out.loss.backward()
+    grads = [p.grad.clone() for p in online.parameters()]
+    online.zero_grad()
+    # reference: two online passes, as Rainbow writes it
+    support = online.support
+    logits = online.logits(b.obs)
+    log_p = torch.log_softmax(logits[torch.arange(6), b.action], dim=-1)
+    with torch.no_grad():
+        next_probs = torch.softmax(target.logits(b.next_obs), dim=-1)
+        best = online(b.next_obs).argmax(dim=1)
+        m = categorical_projection(next_probs[torch.arange(6), best], b.reward, b.discount, support)
+    ce = -(m * log_p).sum(-1)
+    ref = (b.weights * ce).mean()
+    ref.backward()
+    assert float(out.loss) == pytest.approx(float(ref), rel=1e-5)
+    assert torch.allclose(out.priorities, ce.detach(), rtol=1e-5)
+    for g, p in zip(grads, online.parameters()):
+        assert torch.allclose(g, p.grad, rtol=1e-4, atol=1e-7)
