@@ -120,9 +120,9 @@ def test_rainbow_cartpole_overrides_only_the_documented_fields():
     rb = ALGORITHMS["rainbow"].presets["cartpole"]()
     base = apex_dqn.cartpole()
     # a random-action warm-up over the first 10% of frames, then noisy nets alone
-    assert (rb.actor.epsilon_start, rb.actor.epsilon, rb.actor.epsilon_decay_frames) == (1.0, 0.0, 8_000)
-    assert rb.run.total_env_frames == 80_000 and rb.actor.envs_per_actor == 4
-    assert rb.replay.samples_per_insert == 32.0
+    assert (rb.actor.epsilon_start, rb.actor.epsilon, rb.actor.epsilon_decay_frames) == (1.0, 0.0, 10_000)
+    assert rb.run.total_env_frames == 100_000 and rb.actor.envs_per_actor == 4
+    assert rb.replay.samples_per_insert == 24.0
     assert rb.learner.hidden_sizes == (128, 128) and rb.learner.learning_rate == 5e-4
     # everything else is the cartpole family's
     assert rb.learner.target_update_period == base.learner.target_update_period
