@@ -76,6 +76,9 @@ def run_one(algo: str, game: str, seed: int, frames: int, quick: bool, learner_t
                                   learner_threads=learner_threads)
         config = ApexDQNConfig(run=run, replay=base.replay, actor=base.actor, learner=base.learner)
         summary = ALGORITHMS[algo].train(config)
+    if "final_eval_return" not in summary:  # stopped by a signal: a checkpoint, no final evaluation
+        raise SystemExit(f"{game} {algo} seed {seed} was interrupted at {summary.get('env_frames', 0):,} frames; "
+                         "nothing cached")
     record = {"algo": algo, "game": game, "seed": seed, "frames": frames,
               "final_eval_return": summary["final_eval_return"], "wall_s": summary["wall_s"],
               "learner_steps": summary["learner_steps"], "curve": summary["eval_history"],
@@ -171,7 +174,7 @@ def main() -> None:
             rows.append([game, algo, f"{mean:.2f} ± {std:.2f}", len(finals), statistics.fmean(walls)])
     H.print_table(f"DQN family on MinAtar, {frames:,} frames per run", ["game", "algorithm", "final return",
                                                                         "seeds", "wall s"], rows)
-    print("\n| game | algorithm | final greedy return, mean ± std | seeds | best periodic eval, mean | "
+    print("\n| game | algorithm | final greedy return, mean ± std | seeds | best eval (periodic or final), mean | "
           "learner steps | wall s, mean | concurrent runs |\n|---|---|---|---|---|---|---|---|")
     for game in games:
         for algo in algos:

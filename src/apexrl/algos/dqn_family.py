@@ -17,11 +17,11 @@ with ε decaying linearly from 1 to 0.1 over the first 10% of the budget (DQN 20
 | ``dueling-dqn`` | Wang et al. 2016 | ✓ | ✓ | uniform | 1 | – | – | 1 |
 | ``prioritized-dqn`` | Schaul et al. 2016 | ✓ | – | prioritized, β → 1 | 1 | – | – | 1 |
 | ``c51`` | Bellemare et al. 2017 | – | – | uniform | 1 | 51 atoms | – | 1 |
-| ``rainbow`` | Hessel et al. 2018 | ✓ | ✓ | prioritized α 0.5, β → 1 | 3 | 51 atoms | σ0 0.5, ε off* | 1 |
+| ``rainbow`` | Hessel et al. 2018 | ✓ | ✓ | prioritized α 0.5, β → 1 | 3 | 51 atoms | σ0 0.5, ε off† | 1 |
 | ``apex-dqn`` | Horgan et al. 2018 | ✓ | ✓ | prioritized | 3 | – | – | N, per-actor ε |
 | ``apex-rainbow`` | Horgan et al. 2018 + Rainbow | ✓ | ✓ | prioritized | 3 | 51 atoms | σ0 0.5 | N, per-actor ε |
 
-\* On ``cartpole`` only, ``rainbow`` acts uniformly at random at first (ε from 1 to 0 over the first
+† On ``cartpole`` only, ``rainbow`` acts uniformly at random at first (ε from 1 to 0 over the first
 10% of frames) and has its own sizes: see :data:`_FAMILY_OVERRIDES` and ``docs/dqn-family.md``.
 """
 
