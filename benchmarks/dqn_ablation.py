@@ -82,7 +82,7 @@ def run_one(algo: str, game: str, seed: int, frames: int, quick: bool, learner_t
     record = {"algo": algo, "game": game, "seed": seed, "frames": frames,
               "final_eval_return": summary["final_eval_return"], "wall_s": summary["wall_s"],
               "learner_steps": summary["learner_steps"], "curve": summary["eval_history"],
-              "machine": {"cpu": H.machine_info().get("cpu_model"), "cores": os.cpu_count(), "concurrent_jobs": jobs,
+              "machine": {"cpu": H.machine_info()["cpu_model"], "cores": os.cpu_count(), "concurrent_jobs": jobs,
                           "learner_threads": learner_threads},
               "batch_size": config.learner.batch_size, "commit": H.git_commit()}
     RUNS_DIR.mkdir(parents=True, exist_ok=True)

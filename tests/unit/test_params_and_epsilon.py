@@ -78,7 +78,7 @@ def test_roundtrip_keeps_channels_last_conv_network_identical():
 def test_local_params_copy_at_pull_time_and_never_hand_out_nan():
     torch.manual_seed(1)
     src, dst = nn.Linear(4, 3), nn.Linear(4, 3)
-    params = LocalParams(src)
+    params = LocalParams()
     assert params.pull(dst) == 0  # nothing published yet
     assert params.publish(src) and params.version == 1
     with torch.no_grad():  # a later learner step before the actor pulls: the pull sees it

@@ -108,7 +108,7 @@ for the whole budget (the same seeds with ε-greedy, or without the distribution
 not). Hence a random-action warm-up (ε from 1 to 0 over the first 10% of frames, then noisy
 nets alone), 1.5× the family's replay ratio (24 samples per inserted transition), 128-unit
 layers (half the update cost of 256) and 4 environments per forward pass, so that 100K frames
-fit in about 160 s of one core here. Even so the final return sits close to 475 and differs
+take about 130 s on an idle 2-core machine here. Even so the final return sits close to 475 and differs
 by seed (figures in ``docs/dqn-family.md``)."""
 
 
@@ -132,11 +132,8 @@ def _preset(name: str, family: str) -> Callable[[], ApexDQNConfig]:
             if "epsilon" not in actor:  # DQN 2015: ε 1 → 0.1 over the first part of training
                 actor.update(epsilon=0.1 if family != "cartpole" else 0.02, epsilon_start=1.0,
                              epsilon_decay_frames=max(1, config.run.total_env_frames // 10))
-        extra = _FAMILY_OVERRIDES.get((name, family), {})
-        run.update(extra.get("run", {}))
-        replay.update(extra.get("replay", {}))
-        actor.update(extra.get("actor", {}))
-        learner.update(extra.get("learner", {}))
+        for group, values in _FAMILY_OVERRIDES.get((name, family), {}).items():
+            {"run": run, "replay": replay, "actor": actor, "learner": learner}[group].update(values)
         return _with(config, run=run, replay=replay, actor=actor, learner=learner)
 
     make.__doc__ = f"``{name}`` on the ``{family}`` family (switches on top of apex-dqn's ``{family}`` preset)."

@@ -44,7 +44,7 @@ class SharedParams:
         are never sent to actors).
         """
         params = [p.detach() for p in network.parameters()]
-        if not all(bool(torch.isfinite(p).all()) for p in params):
+        if not _all_finite(params):
             return False
         self._seq.value += 1  # odd: writing
         offset = 0
@@ -78,6 +78,11 @@ class SharedParams:
             time.sleep(0.0005)
 
 
+def _all_finite(params: list[torch.Tensor]) -> bool:
+    """Whether no parameter holds a NaN or an infinity (never publish or hand out such values)."""
+    return all(bool(torch.isfinite(p).all()) for p in params)
+
+
 def _load_flat(flat: torch.Tensor, network: nn.Module) -> None:
     """Copy a flat vector into the parameters in place (keeps each parameter's memory format)."""
     offset = 0
@@ -96,12 +101,9 @@ class LocalParams:
     sees exactly what a shared-memory publication would have shown it at that moment, without a
     copy of every parameter after every learner step. Parameters with a NaN or infinite value
     are never handed out: the actor keeps what it holds.
-
-    Args:
-        template: unused (kept for :class:`SharedParams`' signature).
     """
 
-    def __init__(self, template: nn.Module | None = None, ctx: Any = None) -> None:
+    def __init__(self) -> None:
         self._source: nn.Module | None = None
         self._published = 0
 
@@ -125,7 +127,7 @@ class LocalParams:
         if self._source is None or self._published <= have_version:
             return max(have_version, 0)
         params = [p.detach() for p in self._source.parameters()]
-        if not bool(torch.isfinite(torch.stack([p.sum() for p in params])).all()):
+        if not _all_finite(params):
             return max(have_version, 0)
         with torch.no_grad():
             for dst, src in zip(network.parameters(), params):

@@ -249,7 +249,7 @@ def train(config: ApexDQNConfig, algo: str = "apex-dqn", resume: str | None = No
     if ray_runtime is not None:
         params: Any = ray_runtime.params
     elif backend == "local":  # the actor lives in this process: copy only when it pulls
-        params = LocalParams(learner.online)
+        params = LocalParams()
     else:
         params = SharedParams(learner.online, ctx)
     params.publish(learner.online)
