@@ -90,8 +90,16 @@ def run_one(algo: str, game: str, seed: int, frames: int, quick: bool, learner_t
     return record
 
 
+def _mean_std(mean: float, std: float, n: int) -> str:
+    """``mean ± std`` for several seeds; a single seed has no spread to show."""
+    return f"{mean:.2f} ± {std:.2f}" if n > 1 else f"{mean:.2f}"
+
+
 def plot(records: list[dict[str, Any]], games: list[str], algos: list[str], out: Path) -> None:
+    """Learning curves: per algorithm the mean greedy return over its seeds (each seed's curve
+    interpolated onto a common frame grid) and, with several seeds, a min–max band."""
     import matplotlib
+    import numpy as np
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -100,13 +108,18 @@ def plot(records: list[dict[str, Any]], games: list[str], algos: list[str], out:
     for ax, game in zip(axes[0], games):
         for algo in algos:
             runs = [r for r in records if r["game"] == game and r["algo"] == algo]
-            for i, r in enumerate(runs):
-                xs = [p["env_frames"] for p in r["curve"]]
-                ys = [p["eval_return"] for p in r["curve"]]
-                ax.plot(xs, ys, color=f"C{algos.index(algo)}", alpha=0.8, label=algo if i == 0 else None)
+            if not runs:
+                continue
+            grid = np.linspace(min(r["curve"][0]["env_frames"] for r in runs), max(r["frames"] for r in runs), 40)
+            ys = np.stack([np.interp(grid, [p["env_frames"] for p in r["curve"]],
+                                     [p["eval_return"] for p in r["curve"]]) for r in runs])
+            color = f"C{algos.index(algo)}"
+            ax.plot(grid, ys.mean(0), color=color, label=f"{algo} ({len(runs)} seed{'s' * (len(runs) > 1)})")
+            if len(runs) > 1:
+                ax.fill_between(grid, ys.min(0), ys.max(0), color=color, alpha=0.15)
         ax.set_title(f"MinAtar {game}")
         ax.set_xlabel("env frames")
-        ax.set_ylabel("greedy eval return")
+        ax.set_ylabel("greedy eval return (mean over seeds)")
         ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(out, dpi=110)
@@ -169,12 +182,12 @@ def main() -> None:
             if not finals:
                 continue
             mean = statistics.fmean(finals)
-            std = statistics.pstdev(finals) if len(finals) > 1 else 0.0
+            std = statistics.stdev(finals) if len(finals) > 1 else 0.0
             table[f"{game}/{algo}"] = {"mean": mean, "std": std, "n": len(finals), "wall_s_mean": statistics.fmean(walls)}
-            rows.append([game, algo, f"{mean:.2f} ± {std:.2f}", len(finals), statistics.fmean(walls)])
+            rows.append([game, algo, _mean_std(mean, std, len(finals)), len(finals), statistics.fmean(walls)])
     H.print_table(f"DQN family on MinAtar, {frames:,} frames per run", ["game", "algorithm", "final return",
                                                                         "seeds", "wall s"], rows)
-    print("\n| game | algorithm | final greedy return, mean ± std | seeds | best eval (periodic or final), mean | "
+    print("\n| game | algorithm | final greedy return, mean ± sample std | seeds | best eval (periodic or final), mean | "
           "learner steps | wall s, mean | concurrent runs |\n|---|---|---|---|---|---|---|---|")
     for game in games:
         for algo in algos:
@@ -184,7 +197,7 @@ def main() -> None:
             cell = table[f"{game}/{algo}"]
             best = statistics.fmean(max(p["eval_return"] for p in r["curve"]) for r in runs)
             jobs = sorted({str(r.get("machine", {}).get("concurrent_jobs", "?")) for r in runs})
-            print(f"| {game} | `{algo}` | {cell['mean']:.2f} ± {cell['std']:.2f} | {cell['n']} | {best:.2f} | "
+            print(f"| {game} | `{algo}` | {_mean_std(cell['mean'], cell['std'], cell['n'])} | {cell['n']} | {best:.2f} | "
                   f"{statistics.fmean(r['learner_steps'] for r in runs):,.0f} | {cell['wall_s_mean']:,.0f} | "
                   f"{', '.join(jobs)} |")
     png = Path(__file__).resolve().parent / "results" / f"{NAME}{'.quick' if args.quick else ''}.png"
