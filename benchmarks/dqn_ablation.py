@@ -21,6 +21,7 @@ as three jobs), then reports as usual. Each cached run records the machine it ra
 from __future__ import annotations
 
 import argparse
+import csv
 import dataclasses
 import json
 import os
@@ -76,18 +77,34 @@ def run_one(algo: str, game: str, seed: int, frames: int, quick: bool, learner_t
                                   learner_threads=learner_threads)
         config = ApexDQNConfig(run=run, replay=base.replay, actor=base.actor, learner=base.learner)
         summary = ALGORITHMS[algo].train(config)
+        train_curve = _train_curve(Path(tmp) / "run" / "metrics.csv")
     if "final_eval_return" not in summary:  # stopped by a signal: a checkpoint, no final evaluation
         raise SystemExit(f"{game} {algo} seed {seed} was interrupted at {summary.get('env_frames', 0):,} frames; "
                          "nothing cached")
     record = {"algo": algo, "game": game, "seed": seed, "frames": frames,
               "final_eval_return": summary["final_eval_return"], "wall_s": summary["wall_s"],
               "learner_steps": summary["learner_steps"], "curve": summary["eval_history"],
+              "train_curve": train_curve,
               "machine": {"cpu": H.machine_info()["cpu_model"], "cores": os.cpu_count(), "concurrent_jobs": jobs,
                           "learner_threads": learner_threads},
               "batch_size": config.learner.batch_size, "commit": H.git_commit()}
     RUNS_DIR.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=1))
     return record
+
+
+def _train_curve(metrics_csv: Path, points: int = 100) -> list[dict[str, float]]:
+    """Up to ``points`` evenly spaced rows of the run's ``metrics.csv``: the actors' mean training
+    episode return (with their exploration), ``q_mean`` and ``loss`` against env frames; kept
+    beside the greedy eval curve to tell "did not learn" from "learned, but the greedy policy
+    fails"."""
+    if not metrics_csv.exists():
+        return []
+    with metrics_csv.open() as f:
+        rows = [r for r in csv.DictReader(f) if r.get("episode_return")]
+    rows = rows[:: max(1, -(-len(rows) // points))]
+    keys = ("env_frames", "episode_return", "q_mean", "loss")
+    return [{k: float(r[k]) for k in keys if r.get(k)} for r in rows]
 
 
 def _mean_std(mean: float, std: float, n: int) -> str:
