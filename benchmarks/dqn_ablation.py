@@ -2,8 +2,8 @@
 
 Every run is ``ALGORITHMS[name].presets["minatar"]()`` with the game, budget and seed replaced
 (the same actor, replay and learner code; only the switches differ). Each finished run is cached
-as ``benchmarks/results/dqn_ablation_runs/<game>-<algo>-s<seed>-<frames>.json`` (its eval curve
-and summary), so the full grid (8 algorithms × 2 games × 3 seeds × 1M frames, hours on two
+as ``benchmarks/results/dqn_ablation_runs/<game>-<algo>-s<seed>-<frames>.json`` (its greedy eval
+curve, its training curve from ``metrics.csv`` and its summary), so the full grid (8 algorithms × 2 games × 3 seeds × 1M frames, hours on two
 cores) can be run in parts, in several sessions, and a rerun skips what is done. The script
 then prints a table (mean ± std of the final greedy return, wall time), draws the learning
 curves (``benchmarks/results/dqn_ablation.png``) and writes ``dqn_ablation.json``. There is no
