@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from apexrl.losses.dqn import LossOutput, TorchBatch
+from apexrl.nets.distributional import categorical_q_values
 
 
 def categorical_projection(next_probs: torch.Tensor, reward: torch.Tensor, discount: torch.Tensor,
@@ -133,7 +134,7 @@ def c51_loss(online: nn.Module, target: nn.Module, batch: TorchBatch, *, double:
         next_probs_all = torch.softmax(target.logits(batch.next_obs), dim=-1)  # [B, A, N]
         q_next_target = (next_probs_all * support).sum(dim=-1)  # [B, A]
         chooser = (q_next_target if next_online_logits is None
-                   else (torch.softmax(next_online_logits, dim=-1) * support).sum(dim=-1))
+                   else categorical_q_values(next_online_logits, support))  # [B, A]
         best = chooser.argmax(dim=1)
         m = categorical_projection(next_probs_all[idx, best], batch.reward, batch.discount, support)
     ce = -(m * log_p).sum(dim=-1)  # [B]
