@@ -16,6 +16,7 @@ Import from a script with ``sys.path.insert(0, os.path.dirname(__file__))`` then
 from __future__ import annotations
 
 import argparse
+import csv
 import datetime as _dt
 import json
 import math
@@ -172,6 +173,23 @@ def library_versions() -> dict[str, str | None]:
 
 
 # --------------------------------------------------------------------------- arithmetic
+def metrics_rows(path: str | Path, keys: Sequence[str]) -> list[dict[str, float]]:
+    """The ``keys`` columns of a run's ``metrics.csv`` as floats, one dict per row. Rows with an
+    empty or non-numeric cell in any of them (for example ``loss`` before learning starts) are
+    left out; a missing or unreadable file, or a missing column, gives ``[]``."""
+    rows = []
+    try:
+        with open(path, newline="") as f:
+            for row in csv.DictReader(f):
+                try:
+                    rows.append({k: float(row[k]) for k in keys})
+                except (TypeError, ValueError):  # an empty, short or non-numeric row
+                    continue
+    except (OSError, KeyError):
+        return []
+    return rows
+
+
 def ratio(x: float, y: float) -> float:
     """``x / y``, the direction is the caller's: ``ratio(apexrl, peer)`` > 1 means apexrl's figure
     is larger. ``y == 0`` gives ``inf`` (``nan`` when ``x == 0`` too); NaN propagates."""

@@ -73,7 +73,8 @@ def run_apexrl(seed: int, total_frames: int | None) -> dict[str, Any]:
         t0 = time.perf_counter()
         summary = train(config)
         outer = time.perf_counter() - t0
-        progress = _progress_rows(os.path.join(run.run_dir, "metrics.csv"))
+        progress = H.metrics_rows(os.path.join(run.run_dir, "metrics.csv"),
+                                  ("wall_s", "env_frames", "learner_steps"))
     history = sorted(summary["eval_history"], key=lambda h: h["wall_s"])
     return {
         "time_to_solve_s": first_solve(history),
@@ -87,18 +88,6 @@ def run_apexrl(seed: int, total_frames: int | None) -> dict[str, Any]:
                          for h in history],
         "progress": progress,
     }
-
-
-def _progress_rows(path: str) -> list[dict[str, float]]:
-    """``(wall_s, env_frames, learner_steps)`` of each metrics.csv row (shows start-up time)."""
-    import csv
-
-    try:
-        with open(path, newline="") as f:
-            return [{k: float(row[k]) for k in ("wall_s", "env_frames", "learner_steps")}
-                    for row in csv.DictReader(f)]
-    except (OSError, KeyError, ValueError):
-        return []
 
 
 def run_sb3(seed: int, n_timesteps: int) -> dict[str, Any]:

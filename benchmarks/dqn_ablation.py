@@ -3,9 +3,9 @@
 Every run is ``ALGORITHMS[name].presets["minatar"]()`` with the game, budget and seed replaced
 (the same actor, replay and learner code; only the switches differ). Each finished run is cached
 as ``benchmarks/results/dqn_ablation_runs/<game>-<algo>-s<seed>-<frames>.json`` (its greedy eval
-curve, its training curve from ``metrics.csv`` and its summary), so the full grid (8 algorithms × 2 games × 3 seeds × 1M frames, hours on two
-cores) can be run in parts, in several sessions, and a rerun skips what is done. The script
-then prints a table (mean ± std of the final greedy return, wall time), draws the learning
+curve, its training curve from ``metrics.csv`` and its summary), so the full grid (8 algorithms
+× 2 games × 3 seeds × 1M frames, hours on two cores) can be run in parts, in several sessions,
+and a rerun skips what is done. The script then prints a table (mean ± std of the final greedy return, wall time), draws the learning
 curves (``benchmarks/results/dqn_ablation.png``) and writes ``dqn_ablation.json``. There is no
 peer library: the RESULT line compares ``rainbow`` with ``dqn`` on the first game.
 
@@ -21,7 +21,6 @@ as three jobs), then reports as usual. Each cached run records the machine it ra
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
 import json
 import os
@@ -94,17 +93,12 @@ def run_one(algo: str, game: str, seed: int, frames: int, quick: bool, learner_t
 
 
 def _train_curve(metrics_csv: Path, points: int = 100) -> list[dict[str, float]]:
-    """Up to ``points`` evenly spaced rows of the run's ``metrics.csv``: the actors' mean training
-    episode return (with their exploration), ``q_mean`` and ``loss`` against env frames; kept
-    beside the greedy eval curve to tell "did not learn" from "learned, but the greedy policy
-    fails"."""
-    if not metrics_csv.exists():
-        return []
-    with metrics_csv.open() as f:
-        rows = [r for r in csv.DictReader(f) if r.get("episode_return")]
-    rows = rows[:: max(1, -(-len(rows) // points))]
-    keys = ("env_frames", "episode_return", "q_mean", "loss")
-    return [{k: float(r[k]) for k in keys if r.get(k)} for r in rows]
+    """Up to ``points`` evenly spaced rows of the run's ``metrics.csv`` once learning has started:
+    the actors' mean training episode return (with their exploration), ``q_mean`` and ``loss``
+    against env frames; kept beside the greedy eval curve to tell "did not learn" from "learned,
+    but the greedy policy fails"."""
+    rows = H.metrics_rows(metrics_csv, ("env_frames", "episode_return", "q_mean", "loss"))
+    return rows[:: max(1, -(-len(rows) // points))]
 
 
 def _mean_std(mean: float, std: float, n: int) -> str:

@@ -246,3 +246,16 @@ def test_every_script_names_its_result_after_its_file(stem):
     assert module.NAME == stem
     assert callable(module.main)
     assert f"python benchmarks/{stem}.py [--quick]" in module.__doc__
+
+
+def test_metrics_rows_reads_columns_and_skips_incomplete_rows(tmp_path):
+    path = tmp_path / "metrics.csv"
+    path.write_text("env_frames,episode_return,loss\n100,1.5,\n200,2.5,0.25\n300,x,0.5\n400,3.0\n500,4.0,0.125\n")
+    assert H.metrics_rows(path, ("env_frames", "loss")) == [
+        {"env_frames": 200.0, "loss": 0.25}, {"env_frames": 300.0, "loss": 0.5},
+        {"env_frames": 500.0, "loss": 0.125}]
+    assert H.metrics_rows(path, ("env_frames", "episode_return")) == [
+        {"env_frames": 100.0, "episode_return": 1.5}, {"env_frames": 200.0, "episode_return": 2.5},
+        {"env_frames": 400.0, "episode_return": 3.0}, {"env_frames": 500.0, "episode_return": 4.0}]
+    assert H.metrics_rows(path, ("wall_s",)) == []  # no such column
+    assert H.metrics_rows(tmp_path / "missing.csv", ("env_frames",)) == []
