@@ -172,7 +172,7 @@ def library_versions() -> dict[str, str | None]:
     return {name: package_version(name) for name in ("apexrl", "torch", "numpy", "numba", "gymnasium", "ale-py")}
 
 
-# --------------------------------------------------------------------------- arithmetic
+# --------------------------------------------------------------------------- run files
 def metrics_rows(path: str | Path, keys: Sequence[str]) -> list[dict[str, float]]:
     """The ``keys`` columns of a run's ``metrics.csv`` as floats, one dict per row. Rows with an
     empty or non-numeric cell in any of them (for example ``loss`` before learning starts) are
@@ -190,6 +190,7 @@ def metrics_rows(path: str | Path, keys: Sequence[str]) -> list[dict[str, float]
     return rows
 
 
+# --------------------------------------------------------------------------- arithmetic
 def ratio(x: float, y: float) -> float:
     """``x / y``, the direction is the caller's: ``ratio(apexrl, peer)`` > 1 means apexrl's figure
     is larger. ``y == 0`` gives ``inf`` (``nan`` when ``x == 0`` too); NaN propagates."""

@@ -5,9 +5,10 @@ Every run is ``ALGORITHMS[name].presets["minatar"]()`` with the game, budget and
 as ``benchmarks/results/dqn_ablation_runs/<game>-<algo>-s<seed>-<frames>.json`` (its greedy eval
 curve, its training curve from ``metrics.csv`` and its summary), so the full grid (8 algorithms
 × 2 games × 3 seeds × 1M frames, hours on two cores) can be run in parts, in several sessions,
-and a rerun skips what is done. The script then prints a table (mean ± std of the final greedy return, wall time), draws the learning
-curves (``benchmarks/results/dqn_ablation.png``) and writes ``dqn_ablation.json``. There is no
-peer library: the RESULT line compares ``rainbow`` with ``dqn`` on the first game.
+and a rerun skips what is done. The script then prints a table (mean ± std of the final
+greedy return, wall time), draws the learning curves (``benchmarks/results/dqn_ablation.png``)
+and writes ``dqn_ablation.json``. There is no peer library: the RESULT line compares
+``rainbow`` with ``dqn`` on the first game.
 
     python benchmarks/dqn_ablation.py [--quick] [--frames 1000000] [--seeds 0 1 2]
         [--games breakout asterix] [--algos dqn rainbow ...] [--report-only] [--jobs J]
