@@ -27,9 +27,11 @@ whereas DQN ends only the *learning episode* and plays on.
 
 from __future__ import annotations
 
+import copy
 from typing import Any, SupportsFloat
 
 import gymnasium as gym
+from gymnasium.utils import RecordConstructorArgs
 from gymnasium.wrappers import (
     AtariPreprocessing,
     ClipReward,
@@ -63,7 +65,7 @@ DQN_MAX_EPISODE_FRAMES = 108_000
 DQN_REPEAT_ACTION_PROBABILITY = 0.0
 
 
-class EpisodicLifeEnv(gym.Wrapper):
+class EpisodicLifeEnv(gym.Wrapper, RecordConstructorArgs):
     """Signal ``terminated=True`` when a life is lost; restart the game only at game over.
 
     This is the ``EpisodicLifeEnv`` of OpenAI Baselines / Stable-Baselines3 (Mnih et al.
@@ -78,7 +80,10 @@ class EpisodicLifeEnv(gym.Wrapper):
     is hidden from the agent and a game over can never happen inside ``reset()`` (where its
     episode statistics would be lost). ``reset()`` restarts the game for real at game over
     (the wrapped env returned ``terminated``), after a truncation (the 108K-frame cap), on
-    the first call, and whenever ``seed`` or ``options`` is given.
+    the first call, and whenever ``seed`` or ``options`` is given. Any other ``reset()`` (a
+    life was lost, or no ``step`` since the last reset) returns a copy of the current
+    observation (that of the last ``step``, or of the last real reset) and its info without
+    ``"episode"``; it never returns ``None``.
 
     Put :class:`~gymnasium.wrappers.RecordEpisodeStatistics` *below* this wrapper so that
     ``info["episode"]`` reports whole games (the score people report), not lives.
@@ -91,7 +96,8 @@ class EpisodicLifeEnv(gym.Wrapper):
     """
 
     def __init__(self, env: gym.Env) -> None:
-        super().__init__(env)
+        RecordConstructorArgs.__init__(self)
+        gym.Wrapper.__init__(self, env)
         self.lives = 0
         self.needs_real_reset = True
         self._last_obs: Any = None
@@ -128,9 +134,12 @@ class EpisodicLifeEnv(gym.Wrapper):
             obs, info = self.env.reset(seed=seed, options=options)
             self.lives = self._read_lives(info)
             self.needs_real_reset = False
+            self._last_obs = obs
+            self._last_info = info
             return obs, info
-        info = {k: v for k, v in self._last_info.items() if k != "episode"}
-        return self._last_obs, info
+        # Copies: a caller may keep or modify what reset() returned.
+        info = {k: copy.deepcopy(v) for k, v in self._last_info.items() if k != "episode"}
+        return copy.deepcopy(self._last_obs), info
 
 
 def wrap_deepmind(

@@ -17,6 +17,7 @@ from typing import Any, SupportsFloat
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
+from gymnasium.utils import RecordConstructorArgs
 
 __all__ = ["EnvError", "ValidatedEnv"]
 
@@ -45,7 +46,7 @@ def _describe(value: Any) -> str:
     return f"{type(value).__name__} {text}"
 
 
-class ValidatedEnv(gym.Wrapper):
+class ValidatedEnv(gym.Wrapper, RecordConstructorArgs):
     """Check every ``reset``/``step`` result and raise :class:`EnvError` on bad data.
 
     Checks, on every call:
@@ -89,7 +90,10 @@ class ValidatedEnv(gym.Wrapper):
         layer: str = "wrapped env",
         step_unit: str = "agent steps",
     ) -> None:
-        super().__init__(env)
+        RecordConstructorArgs.__init__(
+            self, env_id=env_id, context=context, layer=layer, step_unit=step_unit
+        )
+        gym.Wrapper.__init__(self, env)
         self.env_id = env_id
         self.context = context
         self.layer = layer

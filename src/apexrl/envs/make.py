@@ -19,6 +19,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 from gymnasium.envs.registration import EnvSpec, load_env_creator
+from gymnasium.utils import RecordConstructorArgs
 from gymnasium.wrappers import DtypeObservation, RecordEpisodeStatistics, TransformObservation
 
 from apexrl.envs.atari import (
@@ -31,6 +32,7 @@ from apexrl.envs.atari import (
     wrap_atari,
 )
 from apexrl.envs.checks import ValidatedEnv
+from apexrl.envs.minatar_wrappers import MinAtarSeeding, minatar_channels_first
 
 __all__ = [
     "EnvKind",
@@ -180,11 +182,12 @@ def env_kind(env_id: str) -> EnvKind:
     return _kind_of_spec(_resolve_spec(env_id))
 
 
-class _SeedOnFirstReset(gym.Wrapper):
+class _SeedOnFirstReset(gym.Wrapper, RecordConstructorArgs):
     """Use ``seed`` for the first ``reset`` that is not given one; seed the action space."""
 
     def __init__(self, env: gym.Env, seed: int | None) -> None:
-        super().__init__(env)
+        RecordConstructorArgs.__init__(self, seed=seed)
+        gym.Wrapper.__init__(self, env)
         self._seed = seed
         self._first = True
         if seed is not None:
@@ -200,6 +203,11 @@ class _SeedOnFirstReset(gym.Wrapper):
         return self.env.reset(seed=seed, options=options)
 
 
+def _as_float32(obs: Any) -> np.ndarray:
+    """The observation as a ``float32`` array (module-level, so ``env.spec`` pickles)."""
+    return np.asarray(obs, dtype=np.float32)
+
+
 def _to_float32(env: gym.Env, env_id: str) -> gym.Env:
     space = env.observation_space
     if isinstance(space, spaces.Box):
@@ -213,7 +221,7 @@ def _to_float32(env: gym.Env, env_id: str) -> gym.Env:
             shape=space.shape,
             dtype=np.float32,
         )
-        return TransformObservation(env, lambda obs: np.asarray(obs, dtype=np.float32), box)
+        return TransformObservation(env, _as_float32, box)
     if isinstance(space, (spaces.Discrete, spaces.MultiBinary)):
         return DtypeObservation(env, np.float32)
     if isinstance(space, spaces.MultiDiscrete):
@@ -222,25 +230,11 @@ def _to_float32(env: gym.Env, env_id: str) -> gym.Env:
             high=(space.start + space.nvec - 1).astype(np.float32),
             dtype=np.float32,
         )
-        return TransformObservation(env, lambda obs: np.asarray(obs, dtype=np.float32), box)
+        return TransformObservation(env, _as_float32, box)
     raise ValueError(
         f"Environment {env_id!r} has observation space {space}; apexrl needs array "
         "observations (Box, Discrete, MultiDiscrete or MultiBinary). Wrap the env, e.g. "
         "with gymnasium.wrappers.FlattenObservation, and register the wrapped version."
-    )
-
-
-def _minatar_channels_first(env: gym.Env, env_id: str) -> gym.Env:
-    space = env.observation_space
-    if not isinstance(space, spaces.Box) or len(space.shape) != 3:
-        raise ValueError(
-            f"MinAtar environment {env_id!r}: expected a Box observation space of shape "
-            f"(10, 10, channels); got {space}"
-        )
-    h, w, c = space.shape
-    box = spaces.Box(low=0, high=1, shape=(c, h, w), dtype=np.uint8)
-    return TransformObservation(
-        env, lambda obs: np.ascontiguousarray(np.moveaxis(obs, -1, 0), dtype=np.uint8), box
     )
 
 
@@ -257,7 +251,13 @@ def make_env(
     Every env is built as ``gymnasium.make(env_id, disable_env_checker=True, **kwargs)``
     (apexrl's :class:`~apexrl.envs.checks.ValidatedEnv` replaces Gymnasium's one-shot
     passive checker), checked right there ("base env" layer), then family-specific
-    wrappers, then checked again as the agent sees it ("wrapped env" layer).
+    wrappers, then checked again as the agent sees it ("wrapped env" layer). Every wrapper
+    records its constructor arguments (:class:`gymnasium.utils.RecordConstructorArgs`), so
+    ``gymnasium.make(env.spec)``, also from a pickled spec, rebuilds the same wrapper stack
+    with the same ``seed``. Gymnasium's :func:`gymnasium.utils.env_checker.check_env`
+    passes on the result for each family below (tested on ``CartPole-v1``,
+    ``MinAtar/Breakout-v1`` and ``ALE/Pong-v5``; an ``Anything else`` env passes only if
+    the env itself does).
 
     ``ALE/*`` ids (and other ``ale_py`` ids), Mnih et al. (2015) DQN protocol:
 
@@ -287,6 +287,9 @@ def make_env(
     them); observations ``(10, 10, k)`` bool become channel-first ``(k, 10, 10)`` ``uint8``
     in {0, 1}; no frame stacking (the channels already encode motion trails); no episode cap
     other than the game's own (pass ``max_episode_steps`` to add a ``TimeLimit``).
+    ``reset(seed=s)`` seeds the game as MinAtar does (``numpy.random.RandomState(s)``) and
+    also ``env.unwrapped.np_random``, which MinAtar itself leaves unseeded (see
+    :class:`~apexrl.envs.minatar_wrappers.MinAtarSeeding`).
 
     Anything else (classic control, ``module:EnvId`` ids, ...): as Gymnasium makes it
     (including its registered ``TimeLimit``; ``max_episode_steps=...`` overrides it), with
@@ -343,9 +346,11 @@ def make_env(
         env = wrap_atari(env, training=training, **atari_args)
     else:
         env = gym.make(env_id, **kwargs)
+        if kind == "minatar":
+            env = MinAtarSeeding(env)
         env = ValidatedEnv(env, env_id, context, layer="base env", step_unit="env steps")
         if kind == "minatar":
-            env = _minatar_channels_first(env, env_id)
+            env = minatar_channels_first(env, env_id)
         else:
             env = _to_float32(env, env_id)
         env = RecordEpisodeStatistics(env)

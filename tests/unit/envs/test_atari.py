@@ -236,3 +236,80 @@ def test_missing_lives_is_a_clear_error():
     env = EpisodicLifeEnv(ScriptedEnv())
     with pytest.raises(ValueError, match=r"expected info\['lives'\] or env.unwrapped.ale"):
         env.reset()
+
+
+# --- reset() always returns an observation ------------------------------------------------
+
+
+def test_reset_with_no_step_since_the_last_returns_that_resets_observation():
+    """After a real reset, a second reset() returns that reset's frame (not None, not stale)."""
+    game = LivesEnv([0.0] * 10, (), lives=1)
+    env = EpisodicLifeEnv(game)
+    obs, _ = env.reset()
+    again, info = env.reset()  # first ever reset, then one with no step between
+    assert again is not None and (again == 0).all() and game.real_resets == 1
+    assert again is not obs and info == {"lives": 1}
+    for _ in range(3):
+        env.step(0)
+    env.needs_real_reset = True  # as after a game over
+    obs, _ = env.reset()
+    assert game.real_resets == 2 and (obs == 0).all()
+    again, _ = env.reset()  # must not be the frame of step 3 from before the real reset
+    assert game.real_resets == 2 and (again == 0).all()
+
+
+def _breakout_train(**kwargs):
+    return make_env("ALE/Breakout-v5", seed=4, training=True, **kwargs)
+
+
+def _play_until(env, stop):
+    """Step with random actions until ``stop(terminated, truncated, info)``; return info."""
+    rng = np.random.default_rng(0)
+    for _ in range(3000):
+        _, _, terminated, truncated, info = env.step(int(rng.integers(4)))
+        if stop(terminated, truncated, info):
+            return info
+    raise AssertionError("episode did not end within 3000 agent steps")
+
+
+def test_atari_reset_twice_in_a_row():
+    env = _breakout_train()
+    obs, _ = env.reset()
+    frame = env.unwrapped.ale.getEpisodeFrameNumber()
+    again, info = env.reset()  # with no step between: the current observation, same game
+    assert again in env.observation_space and again.shape == (4, 84, 84)
+    np.testing.assert_array_equal(again, obs)
+    assert env.unwrapped.ale.getEpisodeFrameNumber() == frame and info["lives"] == 5
+    env.step(1)
+    env.close()
+
+
+def test_atari_reset_after_truncation_restarts_the_game():
+    env = _breakout_train(max_num_frames_per_episode=200)
+    env.reset()
+    info = _play_until(env, lambda term, trunc, info: trunc)
+    assert info["episode_frame_number"] == 200 and "episode" in info
+    obs, info = env.reset()
+    assert obs in env.observation_space
+    assert env.unwrapped.ale.getEpisodeFrameNumber() <= 30  # a new game: no-op starts only
+    again, _ = env.reset()
+    assert again in env.observation_space
+    np.testing.assert_array_equal(again, obs)
+    env.close()
+
+
+def test_atari_reset_after_life_loss_continues_the_game():
+    env = _breakout_train()
+    env.reset()
+    info = _play_until(env, lambda term, trunc, info: term)
+    assert info["lives"] == 4 and "episode" not in info  # a life lost, not game over
+    frame = env.unwrapped.ale.getEpisodeFrameNumber()
+    obs, reset_info = env.reset()
+    assert obs in env.observation_space
+    for k in range(1, 4):  # the stack restarts from the frame of the life loss
+        np.testing.assert_array_equal(obs[k], obs[0])
+    assert env.unwrapped.ale.getEpisodeFrameNumber() == frame and reset_info["lives"] == 4
+    again, _ = env.reset()
+    assert again in env.observation_space
+    np.testing.assert_array_equal(again, obs)
+    env.close()
