@@ -80,10 +80,11 @@ class EpisodicLifeEnv(gym.Wrapper, RecordConstructorArgs):
     is hidden from the agent and a game over can never happen inside ``reset()`` (where its
     episode statistics would be lost). ``reset()`` restarts the game for real at game over
     (the wrapped env returned ``terminated``), after a truncation (the 108K-frame cap), on
-    the first call, and whenever ``seed`` or ``options`` is given. Any other ``reset()`` (a
-    life was lost, or no ``step`` since the last reset) returns a copy of the current
-    observation (that of the last ``step``, or of the last real reset) and its info without
-    ``"episode"``; it never returns ``None``.
+    the first call, and whenever ``seed`` or ``options`` is given. Any other ``reset()``
+    (after a life loss, after a step that ended nothing, or with no ``step`` since the last
+    reset) leaves the game as it is and returns a copy of the current observation (that of
+    the last ``step``, or of the last real reset) and its info without ``"episode"``; it
+    never returns ``None``.
 
     Put :class:`~gymnasium.wrappers.RecordEpisodeStatistics` *below* this wrapper so that
     ``info["episode"]`` reports whole games (the score people report), not lives.
