@@ -93,12 +93,42 @@ def local_only():
                 os.environ[k] = v
 
 
+def check_ray_address(address: str, timeout_s: float = 3.0) -> None:
+    """Check that ``HOST:PORT`` (default port 6379; ``ray://HOST:PORT`` too) accepts a TCP
+    connection within ``timeout_s`` seconds before Ray is handed the address, so that an
+    unreachable cluster fails at once instead of after Ray's own retries. Only the given address
+    is contacted; ``auto`` and ``local`` are not checked.
+
+    Raises:
+        ValueError: nothing answers there; the message names the address and how to start a head
+            node (``ray start --head --port=PORT``).
+    """
+    import socket
+
+    if address in ("auto", "local"):
+        return
+    hostport = address.split("://", 1)[-1].rstrip("/")
+    host, _, port_text = hostport.rpartition(":")
+    if not host or not port_text.isdigit():
+        host, port_text = hostport, "6379"
+    host = host.strip("[]")
+    try:
+        with socket.create_connection((host, int(port_text)), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        raise ValueError(
+            f"invalid ray_address={address!r} (--ray-address): no Ray cluster at {address} ({exc}); start one "
+            f"on that machine with: ray start --head --port={port_text}, or leave out --ray-address to start "
+            "a local Ray instance") from None
+
+
 def init_ray(address: str | None, num_actors: int) -> bool:
     """Connect to ``address`` or start a local Ray instance bound to 127.0.0.1; returns whether
     this call started it (and so must shut it down). Already-initialised Ray is reused."""
     if ray.is_initialized():
         return False
     if address:
+        check_ray_address(address)
         ray.init(address=address, log_to_driver=True)
         return True
     with local_only():
@@ -622,7 +652,7 @@ def run_on_ray(config: ApexDQNConfig, algo: str, resume: str | None) -> dict[str
                 old_handlers[sig] = signal.signal(
                     sig, lambda signum, frame: learner.request_stop.remote(signum))
         ref = learner.train.remote(inner, algo, resume)
-        progress = ProgressBar(run.total_env_frames) if run.progress else None
+        progress = ProgressBar(run.total_env_frames, run.log_interval_s) if run.progress else None
         try:
             while not ray.wait([ref], timeout=0.5)[0]:
                 if progress is not None:
