@@ -117,14 +117,13 @@ class TrainArgs:
     """What ``apexrl train ALGO`` parsed: the run's configuration and the two options that are
     not part of it."""
 
-    config: tyro.conf.OmitArgPrefixes[ApexDQNConfig]
-    preset: str | None = None
-    """Preset that sets every default (see the list above); default: the env id's family
-    (ALE/… -> atari, MinAtar/… -> minatar) when the algorithm has that preset."""
-    resume: str | None = None
-    """Continue the run in this directory from its newest complete checkpoint: its saved
-    configuration is the default and given flags override it; --env and --run-dir may only repeat
-    the run's own values."""
+    config: Annotated[ApexDQNConfig, tyro.conf.arg(name="")]
+    preset: Annotated[str | None, tyro.conf.arg(metavar="NAME", help=(
+        "Preset that sets every default (see the list above); default: the env id's family (ALE/… -> atari, "
+        "MinAtar/… -> minatar) when the algorithm has that preset."))] = None
+    resume: Annotated[str | None, tyro.conf.arg(metavar="RUN_DIR", help=(
+        "Continue the run in RUN_DIR from its newest complete checkpoint: its saved configuration is the default "
+        "and given flags override it; --env and --run-dir may only repeat the run's own values."))] = None
     algo: tyro.conf.Suppress[str] = "apex-dqn"
     notes: tyro.conf.Suppress[tuple[str, ...]] = field(default_factory=tuple)
 
