@@ -228,6 +228,13 @@ def _run_train(args: TrainArgs) -> int:
         if not checkpoint_dirs(args.resume):
             return _fail(f"--resume {args.resume!r}: no complete checkpoint in "
                          f"{os.path.join(args.resume, 'checkpoints')}")
+    if config.run.backend == "ray" and config.run.ray_address:
+        from apexrl.ray_address import check_ray_address
+
+        try:  # before anything heavy is imported: an unreachable cluster fails in seconds
+            check_ray_address(config.run.ray_address)
+        except ValueError as exc:
+            return _fail(str(exc))
     try:
         summary = spec.train(config, resume=args.resume)
     except ValueError as exc:
