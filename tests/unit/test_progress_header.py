@@ -68,7 +68,9 @@ def test_terminal_detection_follows_rich():
     live.close()
     dumb = ProgressBar(1000, console=Console(file=io.StringIO(), force_terminal=True, _environ={"TERM": "dumb"}))
     assert not dumb.live  # TERM=dumb: no cursor movement, plain lines
-    assert ProgressBar(1000, console=Console(file=io.StringIO(), _environ={"TTY_COMPATIBLE": "1"})).live is True
+    forced = ProgressBar(1000, console=Console(file=io.StringIO(), _environ={"TTY_COMPATIBLE": "1"}))
+    assert forced.live
+    forced.close()
     bar, out = _plain({"NO_COLOR": "1", "TTY_COMPATIBLE": "0"})
     bar.update(ROW, line=True)
     assert out.getvalue().startswith("train 12,000/100,000") and "\x1b" not in out.getvalue()
