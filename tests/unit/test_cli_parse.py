@@ -42,9 +42,9 @@ def test_the_docs_have_command_lines():
 def _fields():
     """flag -> (group, field) for every config field."""
     out = {}
+    default = ApexDQNConfig()
     for group in dataclasses.fields(ApexDQNConfig):
-        for f in dataclasses.fields(group.type if isinstance(group.type, type) else type(getattr(ApexDQNConfig(),
-                                                                                                    group.name))):
+        for f in dataclasses.fields(getattr(default, group.name)):
             out[flag_name(f.name)] = (group.name, f.name)
     return out
 
