@@ -49,9 +49,9 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 
 from apexrl.config import ApexDQNConfig
 from apexrl.envs import EnvSpecInfo
-from apexrl.ray_address import check_ray_address
 from apexrl.logging import ProgressBar
 from apexrl.nets import build_dqn_network
+from apexrl.ray_address import check_ray_address
 from apexrl.replay.sharded import combine_samples, shard_counts, split_keys
 from apexrl.runtime.actor import Actor, ActorMessage, ActorRestarts
 from apexrl.runtime.evaluator import periodic_evaluation
