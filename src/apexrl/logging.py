@@ -126,6 +126,7 @@ class ProgressBar:
         self._last_row: dict[str, Any] | None = None
         self._printed_row: dict[str, Any] | None = None
         self._first_frames: int | None = None
+        self._origin: tuple[float, int] | None = None
         if not self.live:
             return
         self._bar = Progress(
@@ -180,8 +181,11 @@ class ProgressBar:
     def _print(self, row: dict[str, Any], now: float) -> None:
         elapsed = now - self._start
         frames = int(row.get("env_frames", 0))
-        done = frames - (self._first_frames or 0)
-        eta = (self.total - frames) * elapsed / done if done > 0 and elapsed > 0 else None
+        eta = None  # from the mean rate since frames first came in (actors' start-up left out)
+        if self._origin is None and frames > (self._first_frames or 0):
+            self._origin = (now, frames)
+        elif self._origin is not None and frames > self._origin[1] and now > self._origin[0]:
+            eta = max(self.total - frames, 0) * (now - self._origin[0]) / (frames - self._origin[1])
         self._console.out(progress_line(row, self.total, elapsed, eta), highlight=False)
         self._console.file.flush()
         self._last_line, self._printed_row = now, row

@@ -115,3 +115,19 @@ def test_announce_run_counts_the_cores_this_process_may_use(tmp_path, monkeypatc
     announce_run(_actors(3), "apex-dqn", str(tmp_path), "cpu", stream=stream)
     assert ("warning: 3 actor processes" in stream.getvalue()) is warned
     assert ("warning:" in (tmp_path / "run.txt").read_text()) is warned
+
+
+def test_eta_from_the_rate_since_frames_came_in(monkeypatch):
+    from types import SimpleNamespace
+
+    import apexrl.logging
+
+    clock = iter([0.0, 10.0, 20.0, 30.0])  # creation, then one reading per update
+    monkeypatch.setattr(apexrl.logging, "time", SimpleNamespace(monotonic=lambda: next(clock)))
+    out = io.StringIO()
+    bar = ProgressBar(10_000, interval_s=0.0, console=Console(file=out, _environ={}))
+    for frames in (0, 1_000, 3_000):  # actors start up for 10 s, then 2,000 frames in 10 s
+        bar.update({"env_frames": frames})
+    tails = [line.rsplit("| ", 2)[1:] for line in out.getvalue().splitlines()]
+    assert tails == [["elapsed 0:00:10 ", "ETA -"], ["elapsed 0:00:20 ", "ETA -"],
+                     ["elapsed 0:00:30 ", "ETA 0:00:35"]]  # 7,000 frames left at 200 frames/s
