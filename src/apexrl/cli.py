@@ -7,118 +7,236 @@
 
 Every hyperparameter of the algorithm's frozen config is a flag (``apexrl train ALGO --help``);
 a preset sets the defaults, flags given on the command line override them.
+
+One command tree: :data:`COMMANDS` maps each command name to its parser, and :func:`parse` turns
+a command line into an :class:`Invocation` without running anything (the tests parse every
+command line of the docs with it). A new command is one function registered with
+:func:`command`; a new algorithm is one entry of :data:`apexrl.algos.ALGORITHMS`. tyro parses
+every flag; ``apexrl train`` reads the few flags that choose the defaults of the others
+(``--preset``, ``--resume``, ``--env``, ``--actors``, ``--backend``, ``--run-dir``) with a first
+tyro pass over the same, unchanged arguments, then parses all of them with those defaults.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
+import re
 import sys
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import numpy as np
 import tyro
 from rich.console import Console
+from rich.markup import escape
 
 from apexrl.algos import ALGORITHMS
+from apexrl.config import ApexDQNConfig
 
 _err = Console(stderr=True, soft_wrap=True)
 
 
+class UsageError(Exception):
+    """A command line that cannot run; ``str(exc)`` is the message shown after ``error:``."""
+
+
 @dataclass(frozen=True)
-class EvalArgs:
-    """Evaluate a trained run's final network greedily on fresh environments."""
+class Invocation:
+    """A parsed command line, ready to run.
 
-    run_dir: tyro.conf.Positional[str]
-    """Run directory written by ``apexrl train``."""
-    episodes: int = 10
-    """Episodes to run."""
-    epsilon: Annotated[float | None, tyro.conf.arg(help="ε of the evaluation policy (default: the run's).")] = None
-    seed: int = 12345
-    """Seed of the evaluation environments."""
+    Attributes:
+        command: the command's name (``train``, ``eval``, ``export``, ``help``).
+        args: what was parsed (:class:`TrainArgs`, :class:`EvalArgs`, :class:`ExportArgs`, …).
+        run: runs the command; returns the process exit code.
+    """
 
-    def __post_init__(self) -> None:
-        if self.episodes <= 0:
-            raise ValueError(f"invalid episodes={self.episodes!r} (--episodes): must be > 0")
-        if self.epsilon is not None and not 0.0 <= self.epsilon <= 1.0:
-            raise ValueError(f"invalid epsilon={self.epsilon!r} (--epsilon): must be in [0, 1]")
+    command: str
+    args: Any
+    run: Callable[[], int]
+
+
+@dataclass(frozen=True)
+class Command:
+    """A subcommand of ``apexrl``: its name, one line of help, and its parser (argv after the
+    name -> :class:`Invocation`; raises :class:`UsageError`)."""
+
+    name: str
+    usage: str
+    summary: str
+    parse: Callable[[list[str]], Invocation]
+
+
+COMMANDS: dict[str, Command] = {}
+"""The commands of ``apexrl``, in the order ``apexrl --help`` lists them."""
+
+
+def command(name: str, usage: str, summary: str) -> Callable[[Callable[[list[str]], Invocation]], Any]:
+    """Register a command's parser in :data:`COMMANDS` (decorator)."""
+
+    def register(parse_fn: Callable[[list[str]], Invocation]) -> Callable[[list[str]], Invocation]:
+        COMMANDS[name] = Command(name, usage, summary, parse_fn)
+        return parse_fn
+
+    return register
+
+
+_ROLE = re.compile(r":[a-z]+:`(~?)([^`]*)`")
+
+
+def plain_text(text: str) -> str:
+    """reStructuredText inline markup as plain text for the terminal: a literal between double
+    backticks loses them, and a cross-reference role (such as ``:class:`~apexrl.Policy```) becomes
+    its target (the last component where the target starts with ``~``)."""
+    text = _ROLE.sub(lambda m: m.group(2).rsplit(".", 1)[-1] if m.group(1) else m.group(2), text)
+    return text.replace("``", "")
 
 
 def _fail(message: str) -> int:
-    _err.print(f"[bold red]error:[/] {message}", highlight=False)
+    _err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     return 2
 
 
-def _without(argv: list[str], flag: str) -> list[str]:
-    """``argv`` without ``flag VALUE`` / ``flag=VALUE``."""
-    out, skip = [], False
-    for a in argv:
-        if skip:
-            skip = False
-        elif a == flag:
-            skip = True
-        elif not a.startswith(flag + "="):
-            out.append(a)
-    return out
+# ---------------------------------------------------------------------------- train
+@dataclass(frozen=True)
+class _TrainChoice:
+    """The flags that choose the defaults of the others (``None``: not given)."""
+
+    preset: str | None = None
+    resume: str | None = None
+    env_id: Annotated[str | None, tyro.conf.arg(name="env")] = None
+    num_actors: Annotated[int | None, tyro.conf.arg(name="actors")] = None
+    backend: str | None = None
+    run_dir: str | None = None
 
 
-def _given(argv: list[str], flag: str) -> bool:
-    return any(a == flag or a.startswith(flag + "=") for a in argv)
+@dataclass(frozen=True)
+class TrainArgs:
+    """What ``apexrl train ALGO`` parsed: the run's configuration and the two options that are
+    not part of it."""
+
+    config: Annotated[ApexDQNConfig, tyro.conf.arg(name="")]
+    preset: Annotated[str | None, tyro.conf.arg(metavar="NAME", help=(
+        "Preset that sets every default (see the list above); default: the env id's family (ALE/… -> atari, "
+        "MinAtar/… -> minatar) when the algorithm has that preset."))] = None
+    resume: Annotated[str | None, tyro.conf.arg(metavar="RUN_DIR", help=(
+        "Continue the run in RUN_DIR from its newest complete checkpoint: its saved configuration is the default "
+        "and given flags override it; --env and --run-dir may only repeat the run's own values."))] = None
+    algo: tyro.conf.Suppress[str] = "apex-dqn"
+    notes: tyro.conf.Suppress[tuple[str, ...]] = field(default_factory=tuple)
 
 
-def cmd_train(argv: list[str]) -> int:
+def _family_preset(env_id: str | None) -> str | None:
+    if env_id is None:
+        return None
+    return "atari" if env_id.startswith("ALE/") else "minatar" if env_id.startswith("MinAtar/") else None
+
+
+def _train_usage() -> str:
+    return (f"usage: apexrl train ALGO [--preset NAME] [flags]   (apexrl train ALGO --help lists every flag)\n\n"
+            f"algorithms: {', '.join(ALGORITHMS)}")
+
+
+@command("train", "train ALGO", "train an agent (algorithms: {algos}); `apexrl train ALGO --help` lists every flag")
+def parse_train(argv: list[str]) -> Invocation:
+    """``apexrl train ALGO [flags]`` -> an :class:`Invocation` whose ``args`` is a :class:`TrainArgs`.
+
+    Raises:
+        UsageError: no or an unknown algorithm, an unknown preset, an invalid flag value, a
+            ``--resume`` directory that is not a run of this algorithm, or ``--env`` / ``--run-dir``
+            differing from the resumed run's.
+    """
     if not argv or argv[0].startswith("-"):
-        names = ", ".join(ALGORITHMS)
         if argv and argv[0] in ("-h", "--help"):
-            print(f"usage: apexrl train ALGO [--preset NAME] [flags]\n\nalgorithms: {names}")
-            return 0
-        return _fail(f"apexrl train needs an algorithm name first: one of {names}")
+            return Invocation("help", None, lambda: print(_train_usage()) or 0)
+        raise UsageError(f"apexrl train needs an algorithm name first: one of {', '.join(ALGORITHMS)}")
     algo, rest = argv[0], argv[1:]
     if algo not in ALGORITHMS:
-        return _fail(f"unknown algorithm {algo!r}; available: {', '.join(ALGORITHMS)}")
+        raise UsageError(f"unknown algorithm {algo!r}; available: {', '.join(ALGORITHMS)}")
     spec = ALGORITHMS[algo]
-    pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--preset", default=None)
-    pre.add_argument("--env", default=None)
-    pre.add_argument("--resume", default=None)
-    known, _ = pre.parse_known_args(rest)
-    rest = _without(_without(rest, "--preset"), "--resume")
-    if known.resume is not None:
-        return _resume(spec, algo, known.resume, rest)
-    default = spec.default()
-    if known.preset is None and known.env is not None:  # a family's preset fits its envs best
-        family = "atari" if known.env.startswith("ALE/") else "minatar" if known.env.startswith("MinAtar/") else None
-        if family in spec.presets:
-            known.preset = family
-            _err.print(f"using --preset {family} for {known.env} (give --preset to choose another)")
-    if known.preset is not None:
-        if known.preset not in spec.presets:
-            return _fail(f"unknown --preset {known.preset!r} for {algo}; available: {', '.join(spec.presets)}")
-        default = spec.presets[known.preset]()
-    if spec.single_actor and _given(rest, "--actors") and not _given(rest, "--backend"):
-        default = dataclasses.replace(default, run=dataclasses.replace(default.run, backend="mp"))
+    choice, _ = tyro.cli(_TrainChoice, args=rest, return_unknown_args=True, add_help=False,
+                         prog=f"apexrl train {algo}")
+    notes: list[str] = []
+    if choice.resume is not None:
+        default = _resume_default(spec, algo, choice)
+        if choice.preset is not None:
+            notes.append(f"--preset {choice.preset} is not used with --resume: the run's saved configuration is "
+                         "the default")
+    else:
+        preset = choice.preset
+        if preset is None and _family_preset(choice.env_id) in spec.presets:  # a family's preset fits best
+            preset = _family_preset(choice.env_id)
+            notes.append(f"using --preset {preset} for {choice.env_id} (give --preset to choose another)")
+        if preset is not None and preset not in spec.presets:
+            raise UsageError(f"unknown --preset {preset!r} for {algo}; available: {', '.join(spec.presets)}")
+        default = spec.presets[preset]() if preset is not None else spec.default()
+        if spec.single_actor and choice.num_actors is not None and choice.backend is None:
+            default = dataclasses.replace(default, run=dataclasses.replace(default.run, backend="mp"))
+    description = (plain_text(spec.doc.strip().split("\n\n")[0])
+                   + f"\n\nPresets (--preset NAME): {', '.join(spec.presets)}. Continue a stopped or finished run "
+                   "with --resume RUN_DIR (its saved configuration is the default; flags override it).")
     try:
-        config = tyro.cli(spec.config_class, default=default, args=rest, prog=f"apexrl train {algo}",
-                          description=spec.doc.strip().split("\n\n")[0]
-                          + f"\n\nPresets (--preset NAME): {', '.join(spec.presets)}. Continue a stopped or "
-                          "finished run with --resume RUN_DIR (its saved configuration is the default; "
-                          "flags override it).")
+        args = tyro.cli(TrainArgs, default=TrainArgs(config=default, preset=choice.preset, resume=choice.resume),
+                        args=rest, prog=f"apexrl train {algo}", description=description)
     except ValueError as exc:
-        return _fail(str(exc))
+        raise UsageError(str(exc)) from None
+    config = args.config
     if config.run.backend == "local" and config.run.num_actors > 1:
-        if _given(rest, "--actors"):
-            return _fail(f"--backend local runs one actor, but --actors {config.run.num_actors} was given; "
-                         "use --backend mp for several actors")
+        if choice.num_actors is not None:
+            raise UsageError(f"--backend local runs one actor, but --actors {config.run.num_actors} was given; "
+                             "use --backend mp for several actors")
         config = dataclasses.replace(config, run=dataclasses.replace(config.run, num_actors=1))
-    return _run(spec, algo, config)
+    args = dataclasses.replace(args, config=config, algo=algo, notes=tuple(notes))
+    return Invocation("train", args, lambda: _run_train(args))
 
 
-def _run(spec: Any, algo: str, config: Any, resume: str | None = None) -> int:
+def _resume_default(spec: Any, algo: str, choice: _TrainChoice) -> ApexDQNConfig:
+    """The saved configuration of ``--resume RUN_DIR``, after checking the flags that cannot change."""
+    from apexrl.config import from_dict
+
+    run_dir = str(choice.resume)
+    path = os.path.join(run_dir, "config.json")
+    if not os.path.isfile(path):
+        raise UsageError(f"--resume {run_dir!r}: no config.json there; is it an apexrl run directory?")
+    with open(path) as f:
+        saved = json.load(f)
+    if saved.get("algo") != algo:
+        raise UsageError(f"--resume {run_dir!r} is a {saved.get('algo')!r} run; use apexrl train {saved.get('algo')} "
+                         f"--resume {run_dir}")
     try:
-        summary = spec.train(config, resume=resume)
+        default = from_dict(spec.config_class, saved["config"])
+    except (ValueError, TypeError) as exc:
+        raise UsageError(f"--resume {run_dir!r}: its config.json does not fit this version: {exc}") from None
+    if choice.env_id is not None and choice.env_id != default.run.env_id:
+        raise UsageError(f"--resume continues the run on its own environment: --env {choice.env_id} differs from the "
+                         f"run's --env {default.run.env_id} (leave out --env, or start a new run)")
+    if choice.run_dir is not None and os.path.realpath(choice.run_dir) != os.path.realpath(run_dir):
+        raise UsageError(f"--resume continues the run in its own directory: --run-dir {choice.run_dir} differs from "
+                         f"{run_dir}")
+    return default
+
+
+def _run_train(args: TrainArgs) -> int:
+    spec, algo, config = ALGORITHMS[args.algo], args.algo, args.config
+    for note in args.notes:
+        _err.print(note, highlight=False, markup=False)
+    if args.resume is not None:
+        from apexrl.runtime.checkpoint import checkpoint_dirs
+
+        if not checkpoint_dirs(args.resume):
+            return _fail(f"--resume {args.resume!r}: no complete checkpoint in "
+                         f"{os.path.join(args.resume, 'checkpoints')}")
+    if config.run.backend == "ray" and config.run.ray_address:
+        from apexrl.ray_address import check_ray_address
+
+        try:  # before anything heavy is imported: an unreachable cluster fails in seconds
+            check_ray_address(config.run.ray_address)
+        except ValueError as exc:
+            return _fail(str(exc))
+    try:
+        summary = spec.train(config, resume=args.resume)
     except ValueError as exc:
         return _fail(str(exc))
     except RuntimeError as exc:
@@ -136,49 +254,56 @@ def _run(spec: Any, algo: str, config: Any, resume: str | None = None) -> int:
     return 0
 
 
-def _resume(spec: Any, algo: str, run_dir: str, rest: list[str]) -> int:
-    """``--resume RUN_DIR``: the run's saved configuration is the default; given flags override it."""
-    from apexrl.config import from_dict
-    from apexrl.runtime.checkpoint import checkpoint_dirs
+# ---------------------------------------------------------------------------- eval
+@dataclass(frozen=True)
+class EvalArgs:
+    """Evaluate a run's network greedily on fresh environments: its final network, or the newest
+    complete checkpoint of a stopped run (the one used is named)."""
 
-    path = os.path.join(run_dir, "config.json")
-    if not os.path.isfile(path):
-        return _fail(f"--resume {run_dir!r}: no config.json there; is it an apexrl run directory?")
-    if not checkpoint_dirs(run_dir):
-        return _fail(f"--resume {run_dir!r}: no complete checkpoint in {os.path.join(run_dir, 'checkpoints')}")
-    with open(path) as f:
-        saved = json.load(f)
-    if saved.get("algo") != algo:
-        return _fail(f"--resume {run_dir!r} is a {saved.get('algo')!r} run; use apexrl train {saved.get('algo')} "
-                     f"--resume {run_dir}")
-    if _given(rest, "--run-dir") or _given(rest, "--env"):
-        return _fail("--resume continues the run in its own directory on its own environment; "
-                     "--run-dir and --env cannot be changed")
+    run_dir: tyro.conf.Positional[str]
+    """Run directory written by apexrl train."""
+    episodes: int = 10
+    """Episodes to run."""
+    epsilon: Annotated[float | None, tyro.conf.arg(help="ε of the evaluation policy (default: the run's).")] = None
+    seed: int = 12345
+    """Seed of the evaluation environments."""
+
+    def __post_init__(self) -> None:
+        if self.episodes <= 0:
+            raise ValueError(f"invalid episodes={self.episodes!r} (--episodes): must be > 0")
+        if self.epsilon is not None and not 0.0 <= self.epsilon <= 1.0:
+            raise ValueError(f"invalid epsilon={self.epsilon!r} (--epsilon): must be in [0, 1]")
+
+
+def _tyro(cls: type, argv: list[str], prog: str) -> Any:
     try:
-        default = from_dict(spec.config_class, saved["config"])
-        config = tyro.cli(spec.config_class, default=default, args=rest, prog=f"apexrl train {algo} --resume")
+        return tyro.cli(cls, args=argv, prog=prog)
     except ValueError as exc:
-        return _fail(str(exc))
-    return _run(spec, algo, config, resume=run_dir)
+        raise UsageError(str(exc)) from None
 
 
-def cmd_eval(argv: list[str]) -> int:
-    try:
-        args = tyro.cli(EvalArgs, args=argv, prog="apexrl eval")
-    except ValueError as exc:
-        return _fail(str(exc))
-    from apexrl.runtime.policy import load_run_network
+@command("eval", "eval RUN_DIR", "evaluate a run's network (the final one, or a stopped run's newest checkpoint)")
+def parse_eval(argv: list[str]) -> Invocation:
+    """``apexrl eval RUN_DIR [flags]`` -> an :class:`Invocation` whose ``args`` is an :class:`EvalArgs`."""
+    args = _tyro(EvalArgs, argv, "apexrl eval")
+    return Invocation("eval", args, lambda: _run_eval(args))
+
+
+def _run_eval(args: EvalArgs) -> int:
     from apexrl.runtime.evaluator import evaluate
+    from apexrl.runtime.policy import load_run_network_from
 
     try:
-        network, config, env_kwargs = load_run_network(args.run_dir)
+        network, config, env_kwargs, chosen = load_run_network_from(args.run_dir)
     except (FileNotFoundError, ValueError) as exc:
         return _fail(str(exc))
+    _err.print(f"evaluating the {chosen.describe()}", highlight=False, markup=False)
     run = config.run
     epsilon = run.eval_epsilon if args.epsilon is None else args.epsilon
     returns = evaluate(network, run.env_id, args.episodes, epsilon=epsilon, seed=args.seed,
                        max_episode_steps=run.eval_max_episode_steps, **env_kwargs)
-    result = {"run_dir": args.run_dir, "env_id": run.env_id, "episodes": args.episodes, "epsilon": epsilon,
+    result = {"run_dir": args.run_dir, "env_id": run.env_id, "network": chosen.source, "network_kind": chosen.kind,
+              "learner_steps": chosen.learner_steps, "episodes": args.episodes, "epsilon": epsilon,
               "mean_return": float(np.mean(returns)), "std_return": float(np.std(returns)), "returns": returns}
     with open(os.path.join(args.run_dir, "eval.json"), "w") as f:
         json.dump(result, f, indent=2)
@@ -186,58 +311,74 @@ def cmd_eval(argv: list[str]) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------- export
 @dataclass(frozen=True)
 class ExportArgs:
-    """Write a run's policy network alone to a safetensors file (read it with ``apexrl.load_policy``)."""
+    """Write a run's policy network alone to a safetensors file (read it with apexrl.load_policy): the
+    final network, or the newest complete checkpoint of a stopped run."""
 
     run_dir: tyro.conf.Positional[str]
-    """Run directory written by ``apexrl train``."""
+    """Run directory written by apexrl train."""
     out: tyro.conf.Positional[str]
-    """Output file, ``*.safetensors``."""
+    """Output file, *.safetensors."""
 
     def __post_init__(self) -> None:
         if not self.out.endswith(".safetensors"):
             raise ValueError(f"invalid out={self.out!r}: the output file must end in .safetensors")
 
 
-def cmd_export(argv: list[str]) -> int:
-    try:
-        args = tyro.cli(ExportArgs, args=argv, prog="apexrl export")
-    except ValueError as exc:
-        return _fail(str(exc))
+@command("export", "export RUN_DIR OUT.safetensors",
+         "write the policy network alone (load with apexrl.load_policy)")
+def parse_export(argv: list[str]) -> Invocation:
+    """``apexrl export RUN_DIR OUT`` -> an :class:`Invocation` whose ``args`` is an :class:`ExportArgs`."""
+    args = _tyro(ExportArgs, argv, "apexrl export")
+    return Invocation("export", args, lambda: _run_export(args))
+
+
+def _run_export(args: ExportArgs) -> int:
     from apexrl.runtime.policy import export_policy
 
     try:
         info = export_policy(args.run_dir, args.out)
     except (FileNotFoundError, ValueError, RuntimeError) as exc:
         return _fail(str(exc))
+    _err.print(f"exported {info['source']}", highlight=False, markup=False)
     print(json.dumps(info, indent=2))
     return 0
 
 
-USAGE = """usage: apexrl COMMAND ...
+# ---------------------------------------------------------------------------- the tree
+def usage() -> str:
+    """The text of ``apexrl --help``."""
+    width = max(len(c.usage) for c in COMMANDS.values())
+    lines = [f"  {c.usage:<{width}}  {c.summary.format(algos=', '.join(ALGORITHMS))}" for c in COMMANDS.values()]
+    return "usage: apexrl COMMAND ...\n\ncommands:\n" + "\n".join(lines) + "\n"
 
-commands:
-  train ALGO   train an agent (algorithms: {algos}); `apexrl train ALGO --help` lists every flag
-  eval RUN_DIR evaluate a trained run's network
-  export RUN_DIR OUT.safetensors   write the policy network alone (load with apexrl.load_policy)
-"""
+
+def parse(argv: list[str]) -> Invocation:
+    """Parse a whole ``apexrl`` command line (without the program name) into an
+    :class:`Invocation`, running nothing.
+
+    Raises:
+        UsageError: an unknown command, or what the command's parser raises.
+        SystemExit: tyro's own exit for ``--help`` (code 0) and for unknown or malformed flags (2).
+    """
+    if not argv or argv[0] in ("-h", "--help"):
+        code = 0 if argv else 2
+        return Invocation("help", None, lambda: print(usage()) or code)
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        raise UsageError(f"unknown command {name!r}; expected one of {', '.join(repr(c) for c in COMMANDS)}")
+    return COMMANDS[name].parse(rest)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``apexrl`` command; returns the process exit code."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ("-h", "--help"):
-        print(USAGE.format(algos=", ".join(ALGORITHMS)))
-        return 0 if argv else 2
-    command, rest = argv[0], argv[1:]
-    if command == "train":
-        return cmd_train(rest)
-    if command == "eval":
-        return cmd_eval(rest)
-    if command == "export":
-        return cmd_export(rest)
-    return _fail(f"unknown command {command!r}; expected 'train', 'eval' or 'export'")
+    try:
+        invocation = parse(list(sys.argv[1:] if argv is None else argv))
+    except UsageError as exc:
+        return _fail(str(exc))
+    return invocation.run()
 
 
 if __name__ == "__main__":

@@ -41,31 +41,31 @@ class RunConfig:
     """What to run, where, for how long, and where results go."""
 
     env_id: Annotated[str, tyro.conf.arg(name="env")] = "CartPole-v1"
-    """Gymnasium id (``CartPole-v1``, ``MinAtar/Breakout-v1``, ``ALE/Pong-v5``, ``module:EnvId``)."""
+    """Gymnasium id (CartPole-v1, MinAtar/Breakout-v1, ALE/Pong-v5, module:EnvId)."""
     seed: int = 0
     """Seed of networks, replay sampling and environments (env i of actor j gets a distinct seed)."""
     total_env_frames: Annotated[int, tyro.conf.arg(name="frames")] = 100_000
     """Training budget in emulator frames (agent steps × frame skip)."""
     num_actors: Annotated[int, tyro.conf.arg(name="actors")] = 2
-    """Number of actor processes (Ape-X: 360). ``local`` backend runs exactly one."""
+    """Number of actor processes (Ape-X: 360). The local backend runs exactly one."""
     backend: Literal["mp", "local", "ray"] = "mp"
-    """``mp``: actors in spawned processes (default); ``local``: one actor inside the learner's process;
-    ``ray``: actors, replay shards, learner and evaluator as Ray actors (``pip install apexrl[ray]``)."""
+    """mp: actors in spawned processes (default); local: one actor inside the learner's process;
+    ray: actors, replay shards, learner and evaluator as Ray actors (pip install apexrl[ray])."""
     ray_address: str | None = None
-    """``--backend ray``: address of a running Ray cluster (``HOST:6379``); default: start a local instance."""
+    """--backend ray: address of a running Ray cluster (HOST:6379); default: start a local instance."""
     replay_shards: int = 1
-    """``--backend ray``: replay shard actors; actor ``i`` writes to shard ``i mod R``, the learner
+    """--backend ray: replay shard actors; actor i writes to shard i mod R, the learner
     samples from them in proportion to their priority mass."""
     run_dir: str | None = None
-    """Run directory; default ``runs/<algo>-<env>-s<seed>-<time>``."""
+    """Run directory; default runs/<algo>-<env>-s<seed>-<time>."""
     log_interval_s: float = 5.0
-    """Seconds of wall time between rows of ``metrics.csv``."""
+    """Seconds of wall time between rows of metrics.csv."""
     eval_interval_frames: int = 50_000
     """Emulator frames between greedy evaluations during training (0 = only the final one)."""
     eval_episodes: int = 10
     """Episodes per periodic evaluation."""
     final_eval_episodes: int = 20
-    """Episodes of the final evaluation that gives ``final_eval_return``."""
+    """Episodes of the final evaluation that gives final_eval_return."""
     eval_epsilon: float = 0.001
     """ε of the evaluation policy (Ape-X: 0.001)."""
     eval_max_episode_steps: int = 27_000
@@ -83,7 +83,7 @@ class RunConfig:
     checkpoint_every_min: Annotated[float, tyro.conf.arg(name="checkpoint-every")] = 10.0
     """Minutes of wall time between checkpoints (0 = only at the end and on SIGTERM / SIGINT)."""
     keep_checkpoints: int = 3
-    """Newest complete checkpoints kept in ``RUN_DIR/checkpoints``."""
+    """Newest complete checkpoints kept in RUN_DIR/checkpoints."""
     checkpoint_replay: bool = True
     """Include the replay (items and priorities) in checkpoints, so a resume continues with it."""
 
@@ -121,7 +121,7 @@ class ReplayConfig:
     """Rate limit: target learner samples (batch × steps) per inserted transition; the learner waits
     when below it and actors are throttled when above it. 0 = no limit (Ape-X default behaviour)."""
     samples_per_insert_tolerance: float = 0.1
-    """Allowed relative deviation from ``samples_per_insert`` before anyone waits."""
+    """Allowed relative deviation from --samples-per-insert before anyone waits."""
 
     def __post_init__(self) -> None:
         _positive(self, "replay_capacity", "priority_epsilon")
@@ -144,7 +144,7 @@ class ActorConfig:
     epsilon_alpha: float = 7.0
     """α of the per-actor schedule (Ape-X: 7)."""
     epsilon_decay_frames: int = 0
-    """If > 0, ε decays linearly from ``epsilon_start`` to the actor's ε over this many of the
+    """If > 0, ε decays linearly from --epsilon-start to the actor's ε over this many of the
     actor's emulator frames (single-actor DQN: 1 → 0.1 over 1M frames); 0 = constant ε (Ape-X)."""
     epsilon_start: float = 1.0
     """Initial ε of the decay above."""
@@ -190,7 +190,7 @@ class DQNConfig:
     learning_rate_final: float | None = None
     """If set, the learning rate decays linearly to this value at the end of the budget."""
     optimizer: Literal["adam", "rmsprop"] = "adam"
-    """``adam`` or centered ``rmsprop`` (Ape-X: RMSProp, decay 0.95, eps 1.5e-7)."""
+    """adam or centered rmsprop (Ape-X: RMSProp, decay 0.95, eps 1.5e-7)."""
     optimizer_eps: float = 1.5e-4
     """ε of the optimizer's denominator."""
     rmsprop_decay: float = 0.95
@@ -204,8 +204,8 @@ class DQNConfig:
     dueling: bool = True
     """Dueling head V + A − mean(A) (Wang et al. 2016)."""
     distributional: bool = False
-    """C51 (Bellemare et al. 2017): a categorical return distribution on ``num_atoms`` atoms in
-    ``[v_min, v_max]``, cross-entropy loss, priorities from the loss (as in Rainbow)."""
+    """C51 (Bellemare et al. 2017): a categorical return distribution on --num-atoms atoms in
+    [--v-min, --v-max], cross-entropy loss, priorities from the loss (as in Rainbow)."""
     num_atoms: int = 51
     """Atoms of the categorical distribution (C51, Rainbow: 51)."""
     v_min: float = -10.0
@@ -217,7 +217,7 @@ class DQNConfig:
     noisy_sigma0: float = 0.5
     """σ0 of the noisy layers' initial noise scale σ0/√fan_in (Rainbow: 0.5)."""
     loss: Literal["mse", "huber"] = "mse"
-    """``mse``: ½δ² (Ape-X); ``huber``: Huber with κ=1 (DQN 2015)."""
+    """mse: ½δ² (Ape-X); huber: Huber with κ=1 (DQN 2015)."""
     hidden_sizes: tuple[int, ...] = (256, 256)
     """Widths of the MLP torso (vector observations) or of the hidden layer after a conv torso."""
     publish_period: int = 1

@@ -10,9 +10,11 @@ from __future__ import annotations
 import csv
 import math
 import os
+import time
 from typing import Any
 
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 CSV_COLUMNS = (
     "env_frames",
@@ -41,11 +43,12 @@ class MetricsLogger:
         run_dir: existing directory.
         tensorboard: also write TensorBoard scalars (step = ``env_frames``).
         progress_total: total ``env_frames`` for the progress bar; ``None`` hides it.
+        log_interval_s: seconds between rows, for the progress lines written outside a terminal.
         append: append to an existing ``metrics.csv`` instead of starting a new one.
     """
 
     def __init__(self, run_dir: str, *, tensorboard: bool = True, progress_total: int | None = None,
-                 append: bool = False) -> None:
+                 append: bool = False, log_interval_s: float = 5.0) -> None:
         path = os.path.join(run_dir, "metrics.csv")
         exists = append and os.path.exists(path)
         self._file = open(path, "a" if exists else "w", newline="")
@@ -58,7 +61,7 @@ class MetricsLogger:
             from torch.utils.tensorboard import SummaryWriter
 
             self._tb = SummaryWriter(log_dir=run_dir)
-        self._progress = ProgressBar(progress_total) if progress_total is not None else None
+        self._progress = ProgressBar(progress_total, log_interval_s) if progress_total is not None else None
 
     def log(self, row: dict[str, Any], scalars: dict[str, float] | None = None) -> None:
         """Write one CSV row (keys of :data:`CSV_COLUMNS`) and TensorBoard scalars."""
@@ -71,12 +74,13 @@ class MetricsLogger:
                 if value is not None and math.isfinite(float(value)):
                     self._tb.add_scalar(key, float(value), step)
             self._tb.flush()
-        self.progress(row)
+        if self._progress is not None:
+            self._progress.update(row, line=True)
 
     def progress(self, row: dict[str, Any]) -> None:
-        """Refresh the progress bar from a row (no file output)."""
+        """Refresh the progress bar from a row (no file output; no plain progress line)."""
         if self._progress is not None:
-            self._progress.update(row)
+            self._progress.update(row, line=False)
 
     def close(self) -> None:
         if self._progress is not None:
@@ -97,11 +101,34 @@ def _fmt(value: Any) -> Any:
 
 
 class ProgressBar:
-    """The live progress bar (rich): frames done of ``total``, frames/s, learner updates/s, the
-    mean training episode return and the last evaluation. Fed with metric rows (or snapshots with
-    the same keys)."""
+    """Training progress: frames done of ``total``, frames/s, learner updates/s, the mean training
+    episode return, the last evaluation, elapsed time and ETA. Fed with metric rows (or snapshots
+    with the same keys).
 
-    def __init__(self, total: int) -> None:
+    In a terminal (rich's :attr:`rich.console.Console.is_terminal`, which honours ``FORCE_COLOR``
+    and ``TTY_COMPATIBLE``) this is rich's live bar, coloured unless ``NO_COLOR`` is set. Anywhere
+    else (a file, a pipe, ``nohup``, CI) and on a dumb terminal (``TERM=dumb``) it prints one plain
+    line (:func:`progress_line`) per ``interval_s`` seconds and a last one on :meth:`close`.
+
+    Args:
+        total: the frame budget (``env_frames``).
+        interval_s: seconds between plain lines (the run's ``--log-interval-s``).
+        console: where to write (default: standard output).
+    """
+
+    def __init__(self, total: int, interval_s: float = 5.0, console: Console | None = None) -> None:
+        self._console = console or Console()
+        self.total = total
+        self.interval_s = interval_s
+        self.live = self._console.is_terminal and not self._console.is_dumb_terminal
+        self._start = time.monotonic()
+        self._last_line: float | None = None
+        self._last_row: dict[str, Any] | None = None
+        self._printed_row: dict[str, Any] | None = None
+        self._first_frames: int | None = None
+        self._origin: tuple[float, int] | None = None
+        if not self.live:
+            return
         self._bar = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -111,23 +138,84 @@ class ProgressBar:
             TextColumn("return {task.fields[ret]}"),
             TextColumn("eval {task.fields[ev]}"),
             TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=self._console,
             transient=False,
         )
         self._task = self._bar.add_task("train", total=total, fps=0.0, lps=0.0, ret="-", ev="-")
         self._bar.start()
 
-    def update(self, row: dict[str, Any]) -> None:
+    def update(self, row: dict[str, Any], line: bool | None = None) -> None:
+        """Show ``row`` (keys ``env_frames``, ``env_frames_per_s``, ``learner_steps_per_s``,
+        ``episode_return``, ``eval_return``; missing ones show as ``-``).
+
+        ``line`` (plain output only): ``True`` prints a line now (a ``metrics.csv`` row), ``False``
+        never, ``None`` when ``interval_s`` has passed since the last line.
+        """
         if not row:
+            return
+        frames = int(row.get("env_frames", 0))
+        if self._first_frames is None:
+            self._first_frames = frames
+        row = dict(row)
+        if row.get("eval_return") is None and self._last_row is not None:
+            row["eval_return"] = self._last_row.get("eval_return")  # the last evaluation stays shown
+        self._last_row = row
+        if not self.live:
+            now = time.monotonic()
+            due = self._last_line is None or now - self._last_line >= self.interval_s
+            if line or (line is None and due):
+                self._print(row, now)
             return
         ret, ev = row.get("episode_return"), row.get("eval_return")
         self._bar.update(
             self._task,
-            completed=int(row.get("env_frames", 0)),
+            completed=frames,
             fps=float(row.get("env_frames_per_s") or 0.0),
             lps=float(row.get("learner_steps_per_s") or 0.0),
             ret="-" if ret is None else f"{ret:.1f}",
             ev="-" if ev is None else f"{ev:.1f}",
         )
 
+    def _print(self, row: dict[str, Any], now: float) -> None:
+        elapsed = now - self._start
+        frames = int(row.get("env_frames", 0))
+        eta = None  # from the mean rate since frames first came in (actors' start-up left out)
+        if self._origin is None and frames > (self._first_frames or 0):
+            self._origin = (now, frames)
+        elif self._origin is not None and frames > self._origin[1] and now > self._origin[0]:
+            eta = max(self.total - frames, 0) * (now - self._origin[0]) / (frames - self._origin[1])
+        self._console.out(progress_line(row, self.total, elapsed, eta), highlight=False)
+        self._console.file.flush()
+        self._last_line, self._printed_row = now, row
+
     def close(self) -> None:
-        self._bar.stop()
+        """Stop the live bar, or print the last plain line if it was not printed yet."""
+        if self.live:
+            self._bar.stop()
+        elif self._last_row is not None and self._last_row is not self._printed_row:
+            self._print(self._last_row, time.monotonic())
+
+
+def _clock(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "-"
+    s = int(round(max(seconds, 0.0)))
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
+
+
+def progress_line(row: dict[str, Any], total: int, elapsed_s: float, eta_s: float | None) -> str:
+    """One plain progress line, e.g. ``train 12,000/100,000 frames (12%) | 1,610 frames/s |
+    349.8 updates/s | return 27.3 | eval 500.0 | elapsed 0:00:07 | ETA 0:00:52``.
+
+    ``row`` has the keys of a ``metrics.csv`` row; a missing or ``None`` return or evaluation shows
+    as ``-``; ``elapsed_s`` and ``eta_s`` are seconds (``None``: unknown).
+    """
+    frames = int(row.get("env_frames", 0))
+    ret, ev = row.get("episode_return"), row.get("eval_return")
+    return (f"train {frames:,}/{total:,} frames ({100.0 * frames / total:.0f}%) | "
+            f"{float(row.get('env_frames_per_s') or 0.0):,.0f} frames/s | "
+            f"{float(row.get('learner_steps_per_s') or 0.0):,.1f} updates/s | "
+            f"return {'-' if ret is None else f'{float(ret):.1f}'} | eval {'-' if ev is None else f'{float(ev):.1f}'} | "
+            f"elapsed {_clock(elapsed_s)} | ETA {_clock(eta_s)}")

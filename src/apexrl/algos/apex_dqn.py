@@ -32,7 +32,6 @@ from collections.abc import Callable
 from typing import Any
 
 from apexrl.config import ActorConfig, ApexDQNConfig, DQNConfig, ReplayConfig, RunConfig
-from apexrl.runtime.trainer import train as _train
 
 CONFIG = ApexDQNConfig
 
@@ -81,4 +80,6 @@ PRESETS: dict[str, Callable[[], ApexDQNConfig]] = {"cartpole": cartpole, "minata
 def train(config: ApexDQNConfig, resume: str | None = None) -> dict[str, Any]:
     """Train Ape-X DQN (continuing the run directory ``resume`` if given); returns the run summary
     (see :func:`apexrl.runtime.trainer.train`)."""
+    from apexrl.runtime.trainer import train as _train  # torch: only when training
+
     return _train(config, algo="apex-dqn", resume=resume)

@@ -34,7 +34,6 @@ from typing import Any
 
 from apexrl.algos import apex_dqn
 from apexrl.config import ApexDQNConfig
-from apexrl.runtime.trainer import train as _train
 
 
 @dataclass(frozen=True)
@@ -54,6 +53,8 @@ class Algorithm:
     def train(self, config: ApexDQNConfig, resume: str | None = None) -> dict[str, Any]:
         """Train with ``config`` (continuing the run directory ``resume`` if given); returns the run
         summary (see :func:`apexrl.runtime.trainer.train`)."""
+        from apexrl.runtime.trainer import train as _train  # torch: only when training
+
         return _train(config, algo=self.name, resume=resume)
 
 

@@ -51,6 +51,7 @@ from apexrl.config import ApexDQNConfig
 from apexrl.envs import EnvSpecInfo
 from apexrl.logging import ProgressBar
 from apexrl.nets import build_dqn_network
+from apexrl.ray_address import check_ray_address
 from apexrl.replay.sharded import combine_samples, shard_counts, split_keys
 from apexrl.runtime.actor import Actor, ActorMessage, ActorRestarts
 from apexrl.runtime.evaluator import periodic_evaluation
@@ -99,6 +100,7 @@ def init_ray(address: str | None, num_actors: int) -> bool:
     if ray.is_initialized():
         return False
     if address:
+        check_ray_address(address)
         ray.init(address=address, log_to_driver=True)
         return True
     with local_only():
@@ -622,7 +624,7 @@ def run_on_ray(config: ApexDQNConfig, algo: str, resume: str | None) -> dict[str
                 old_handlers[sig] = signal.signal(
                     sig, lambda signum, frame: learner.request_stop.remote(signum))
         ref = learner.train.remote(inner, algo, resume)
-        progress = ProgressBar(run.total_env_frames) if run.progress else None
+        progress = ProgressBar(run.total_env_frames, run.log_interval_s) if run.progress else None
         try:
             while not ray.wait([ref], timeout=0.5)[0]:
                 if progress is not None:

@@ -15,59 +15,47 @@ from apexrl.config import ApexDQNConfig, from_dict
 from apexrl.envs import env_info
 from apexrl.nets import build_dqn_network
 from apexrl.runtime.actor import env_kwargs_for
+from apexrl.runtime.run_network import RunNetwork, resolve_run_network
 
 
 def load_run_network(run_dir: str) -> tuple[nn.Module, ApexDQNConfig, dict[str, Any]]:
-    """Rebuild the Q network of a run directory from ``config.json`` and ``model.safetensors``.
+    """Rebuild the Q network of a run directory: its final ``model.safetensors``, or the newest
+    complete checkpoint of a stopped run (:func:`apexrl.runtime.run_network.resolve_run_network`;
+    :func:`load_run_network_from` also says which one).
 
     Returns ``(network in eval mode, config, make_env keyword arguments)``.
 
     Raises:
-        FileNotFoundError: the run directory or one of its two files is missing.
+        FileNotFoundError: not a run directory, or no network in it.
         ValueError: the files do not describe a network of this version of apexrl.
     """
-    config_path = os.path.join(run_dir, "config.json")
-    model_path = os.path.join(run_dir, "model.safetensors")
-    for path in (config_path, model_path):
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"{path} not found: is {run_dir!r} a finished apexrl run directory?")
-    with open(config_path) as f:
-        data = json.load(f)
-    config = from_dict(ApexDQNConfig, data["config"])
+    network, config, env_kwargs, _ = load_run_network_from(run_dir)
+    return network, config, env_kwargs
+
+
+def load_run_network_from(run_dir: str) -> tuple[nn.Module, ApexDQNConfig, dict[str, Any], RunNetwork]:
+    """As :func:`load_run_network`, plus the :class:`~apexrl.runtime.run_network.RunNetwork` it
+    was read from (``source``, ``kind``, ``describe()``)."""
+    chosen = resolve_run_network(run_dir)
+    config = chosen.config
     info = env_info(config.run.env_id)
     network = build_dqn_network(config.learner, info)
     try:
-        network.load_state_dict(load_file(model_path))
+        network.load_state_dict(chosen.state)
     except RuntimeError as exc:
-        raise ValueError(f"{model_path} does not match the network in {config_path}: {exc}") from exc
+        raise ValueError(f"{chosen.source} does not match the network in {run_dir}/config.json: {exc}") from exc
     network.eval()
-    return network, config, env_kwargs_for(config, info)
+    return network, config, env_kwargs_for(config, info), chosen
 
 
 POLICY_FORMAT = "apexrl-policy-1"
 
 
 def _network_from_run(run_dir: str) -> tuple[dict[str, Any], ApexDQNConfig, str, str]:
-    """``(online state dict, config, algo, source file)`` of a run: its final ``model.safetensors``
-    when the run finished (``summary.json`` present), otherwise its newest complete checkpoint."""
-    from apexrl.runtime.checkpoint import CheckpointError, load_latest
-
-    config_path = os.path.join(run_dir, "config.json")
-    if not os.path.exists(config_path):
-        raise FileNotFoundError(f"{config_path} not found: is {run_dir!r} an apexrl run directory?")
-    with open(config_path) as f:
-        data = json.load(f)
-    config = from_dict(ApexDQNConfig, data["config"])
-    model = os.path.join(run_dir, "model.safetensors")
-    if os.path.exists(os.path.join(run_dir, "summary.json")) and os.path.exists(model):
-        return load_file(model), config, data.get("algo", "apex-dqn"), model
-    try:
-        ckpt = load_latest(run_dir)
-    except CheckpointError as exc:
-        raise FileNotFoundError(f"{run_dir!r} has neither a final model.safetensors nor a usable checkpoint: {exc}") \
-            from exc
-    state = {k[len("online."):]: v for k, v in ckpt.tensors.items() if k.startswith("online.")}
-    return state, config, data.get("algo", "apex-dqn"), ckpt.path
+    """``(online state dict, config, algo, source file)`` of a run, by
+    :func:`apexrl.runtime.run_network.resolve_run_network`."""
+    chosen = resolve_run_network(run_dir)
+    return chosen.state, chosen.config, chosen.algo, chosen.source
 
 
 def export_policy(run_dir: str, out: str) -> dict[str, Any]:

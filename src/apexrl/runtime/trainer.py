@@ -35,6 +35,7 @@ from apexrl.replay import ArrayStorage, FrameStorage, PrioritizedReplay
 from apexrl.runtime.actor import env_kwargs_for, frames_per_step
 from apexrl.runtime.checkpoint import CheckpointError, load_latest, save_checkpoint
 from apexrl.runtime.evaluator import evaluate
+from apexrl.runtime.header import announce_run
 from apexrl.runtime.learner import DQNLearner
 from apexrl.runtime.params import LocalParams, SharedParams
 
@@ -222,6 +223,7 @@ def train(config: ApexDQNConfig, algo: str = "apex-dqn", resume: str | None = No
     # make torch's spinning OpenMP workers collapse (10x slower updates) when the others are busy
     threads = run.learner_threads or max(1, (os.cpu_count() or 1) - num_actor_procs - 1)
     torch.set_num_threads(threads)
+    announce_run(config, algo, run_dir, f"cpu ({threads} torch thread{'s' if threads > 1 else ''})")
     learner = DQNLearner(lcfg, info, seed=run.seed)
     fps = frames_per_step(info.kind)
     limiter = RateLimiter(rcfg.samples_per_insert, rcfg.samples_per_insert_tolerance, lcfg.batch_size)
@@ -265,7 +267,8 @@ def train(config: ApexDQNConfig, algo: str = "apex-dqn", resume: str | None = No
         source = LocalSource(config, info, params, generation=generation, start_frames=env_steps * fps)
         evaluator = LocalEvaluator(config, learner.online, env_kwargs)
     logger = MetricsLogger(run_dir, tensorboard=run.tensorboard, append=checkpoint is not None,
-                           progress_total=run.total_env_frames if run.progress else None)
+                           progress_total=run.total_env_frames if run.progress else None,
+                           log_interval_s=run.log_interval_s)
 
     def save(now: float) -> str | None:
         """Checkpoint the consistent state at the end of a loop iteration; not during a streak of
