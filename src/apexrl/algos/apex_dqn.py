@@ -75,7 +75,21 @@ def atari() -> ApexDQNConfig:
     )
 
 
-PRESETS: dict[str, Callable[[], ApexDQNConfig]] = {"cartpole": cartpole, "minatar": minatar, "atari": atari}
+def toy_text() -> ApexDQNConfig:
+    """Gymnasium's toy-text grids with ``Discrete`` observations (``FrozenLake-v1``, ``Taxi-v4``),
+    one-hot encoded inside the network (tuned here; see the module docstring)."""
+    return ApexDQNConfig(
+        run=RunConfig(env_id="FrozenLake-v1", total_env_frames=60_000, num_actors=2, eval_interval_frames=10_000,
+                      eval_episodes=20, final_eval_episodes=100, log_interval_s=2.0),
+        replay=ReplayConfig(replay_capacity=60_000, learning_starts=1_000, samples_per_insert=8.0),
+        actor=ActorConfig(envs_per_actor=4, local_buffer_size=50, param_update_period_frames=400),
+        learner=DQNConfig(n_step=3, gamma=0.99, batch_size=128, learning_rate=1e-3, learning_rate_final=1e-4,
+                          target_update_period=250, hidden_sizes=(128,), max_grad_norm=10.0, loss="huber"),
+    )
+
+
+PRESETS: dict[str, Callable[[], ApexDQNConfig]] = {"cartpole": cartpole, "minatar": minatar, "atari": atari,
+                                                   "toy-text": toy_text}
 
 
 def train(config: ApexDQNConfig, resume: str | None = None) -> dict[str, Any]:
