@@ -79,6 +79,8 @@ class OneHotEncoder(nn.Module):
         self.register_buffer("offsets", torch.as_tensor(offsets, dtype=torch.int64), persistent=False)
         self.register_buffer("starts", torch.as_tensor(s.reshape(-1), dtype=torch.int64), persistent=False)
         self.register_buffer("sizes", torch.as_tensor(flat, dtype=torch.int64), persistent=False)
+        self._single = flat.size == 1
+        self._start = int(s.reshape(-1)[0])
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         """``[B, *in_shape]`` integers → ``[B, sum(nvec)]`` float32 one-hots."""
@@ -87,6 +89,15 @@ class OneHotEncoder(nn.Module):
         b = obs.shape[0]
         if tuple(obs.shape[1:]) != self.in_shape:
             raise ValueError(f"OneHotEncoder: observations must be [B, *{self.in_shape}], got {tuple(obs.shape)}")
+        if self._single:  # Discrete: one_hot checks the range itself (fewer small ops per actor step)
+            index = obs.reshape(b).to(torch.int64)
+            if self._start:
+                index = index - self._start
+            try:
+                return nn.functional.one_hot(index, self.out_shape[0]).to(torch.float32)
+            except RuntimeError as exc:
+                raise ValueError(f"OneHotEncoder: observation values outside [start, start + n) (start "
+                                 f"{self._start}, n {self.out_shape[0]}): {exc}") from exc
         index = obs.reshape(b, -1).to(torch.int64) - self.starts
         if bool(((index < 0) | (index >= self.sizes)).any()):
             raise ValueError(f"OneHotEncoder: observation values outside [start, start + n) "
