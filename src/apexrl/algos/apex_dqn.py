@@ -20,7 +20,8 @@ Presets (``--preset NAME``) set every default for an environment family; any fla
 - ``minatar``: MinAtar (Young & Tian 2019) network (one 3×3×16 conv, 128 units) and replay
   100K, target period 1000; Ape-X actors, loss and prioritized replay instead of uniform DQN.
 - ``toy-text``: Gymnasium's toy-text grids with ``Discrete`` observations (``FrozenLake-v1``, the
-  default env, slippery; ``Taxi-v4``), tuned here (not from a paper): the state index is one-hot
+  default env, slippery; ``Taxi-v4`` runs but does not learn within the 60K frames, see
+  ``docs/dqn-family.md``), tuned here (not from a paper): the state index is one-hot
   encoded inside the network (:mod:`apexrl.nets.encoders`), replay keeps the index (``uint8`` /
   ``int16``). 60K frames, 4 envs per actor, replay 60K (the whole run), MLP 128, Adam lr 1e-3
   decaying to 1e-4, Huber loss, target period 250, batch 128, 8 samples per inserted transition
@@ -84,8 +85,8 @@ def atari() -> ApexDQNConfig:
 
 
 def toy_text() -> ApexDQNConfig:
-    """Gymnasium's toy-text grids with ``Discrete`` observations (``FrozenLake-v1``, ``Taxi-v4``),
-    one-hot encoded inside the network (tuned here; see the module docstring)."""
+    """Gymnasium's toy-text grids with ``Discrete`` observations (tuned on ``FrozenLake-v1``), one-hot
+    encoded inside the network (see the module docstring)."""
     return ApexDQNConfig(
         run=RunConfig(env_id="FrozenLake-v1", total_env_frames=60_000, num_actors=2, eval_interval_frames=10_000,
                       eval_episodes=20, final_eval_episodes=100, log_interval_s=2.0),
