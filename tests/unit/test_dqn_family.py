@@ -32,7 +32,7 @@ TABLE = {
 
 
 @pytest.mark.parametrize("name", sorted(TABLE))
-@pytest.mark.parametrize("family", ["cartpole", "minatar", "atari"])
+@pytest.mark.parametrize("family", ["cartpole", "minatar", "atari", "toy-text"])
 def test_named_algorithms_set_the_papers_switches(name, family):
     algo = ALGORITHMS[name]
     config = algo.presets[family]()

@@ -19,6 +19,15 @@ Presets (``--preset NAME``) set every default for an environment family; any fla
   6 of 6 seeds ended at 500 on a loaded machine (78–127 s).
 - ``minatar``: MinAtar (Young & Tian 2019) network (one 3×3×16 conv, 128 units) and replay
   100K, target period 1000; Ape-X actors, loss and prioritized replay instead of uniform DQN.
+- ``toy-text``: Gymnasium's toy-text grids with ``Discrete`` observations (``FrozenLake-v1``, the
+  default env, slippery; ``Taxi-v4`` runs but does not learn within the 60K frames, see
+  ``docs/dqn-family.md``), tuned here (not from a paper): the state index is one-hot
+  encoded inside the network (:mod:`apexrl.nets.encoders`), replay keeps the index (``uint8`` /
+  ``int16``). 60K frames, 4 envs per actor, replay 60K (the whole run), MLP 128, Adam lr 1e-3
+  decaying to 1e-4, Huber loss, target period 250, batch 128, 8 samples per inserted transition
+  (Ape-X) or one update every 8 agent steps (single-actor DQN family), 100 final greedy episodes.
+  ``apexrl train dqn --env FrozenLake-v1 --preset toy-text`` seed 0: 0.73 over 100 greedy
+  episodes (the optimal policy succeeds in about 74%) in 338 s on a loaded 2-core machine.
 - ``atari``: the Ape-X paper's settings (n = 3, γ = 0.99, α = 0.6, β = 0.4, target period
   2500, centered RMSProp lr 0.00025/4, decay 0.95, eps 1.5e-7, grad-norm clip 40, B = 50,
   parameter pull every 400 frames, Nature CNN, dueling) with deviations for a few CPU cores:
@@ -74,7 +83,21 @@ def atari() -> ApexDQNConfig:
     )
 
 
-PRESETS: dict[str, Callable[[], ApexDQNConfig]] = {"cartpole": cartpole, "minatar": minatar, "atari": atari}
+def toy_text() -> ApexDQNConfig:
+    """Gymnasium's toy-text grids with ``Discrete`` observations (tuned on ``FrozenLake-v1``), one-hot
+    encoded inside the network (see the module docstring)."""
+    return ApexDQNConfig(
+        run=RunConfig(env_id="FrozenLake-v1", total_env_frames=60_000, num_actors=2, eval_interval_frames=10_000,
+                      eval_episodes=20, final_eval_episodes=100, log_interval_s=2.0),
+        replay=ReplayConfig(replay_capacity=60_000, learning_starts=1_000, samples_per_insert=8.0),
+        actor=ActorConfig(envs_per_actor=4, local_buffer_size=50, param_update_period_frames=400),
+        learner=DQNConfig(n_step=3, gamma=0.99, batch_size=128, learning_rate=1e-3, learning_rate_final=1e-4,
+                          target_update_period=250, hidden_sizes=(128,), max_grad_norm=10.0, loss="huber"),
+    )
+
+
+PRESETS: dict[str, Callable[[], ApexDQNConfig]] = {"cartpole": cartpole, "minatar": minatar, "atari": atari,
+                                                   "toy-text": toy_text}
 
 
 def train(config: ApexDQNConfig, resume: str | None = None) -> dict[str, Any]:

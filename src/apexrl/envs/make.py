@@ -20,7 +20,7 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.envs.registration import EnvSpec, load_env_creator
 from gymnasium.utils import RecordConstructorArgs
-from gymnasium.wrappers import DtypeObservation, RecordEpisodeStatistics, TransformObservation
+from gymnasium.wrappers import RecordEpisodeStatistics, TransformObservation
 
 from apexrl.envs.atari import (
     DQN_FRAME_SKIP,
@@ -33,6 +33,7 @@ from apexrl.envs.atari import (
 )
 from apexrl.envs.checks import ValidatedEnv
 from apexrl.envs.minatar_wrappers import MinAtarSeeding, minatar_channels_first
+from apexrl.envs.spaces import compact_observations, unsupported_space_message
 
 __all__ = [
     "EnvKind",
@@ -222,20 +223,9 @@ def _to_float32(env: gym.Env, env_id: str) -> gym.Env:
             dtype=np.float32,
         )
         return TransformObservation(env, _as_float32, box)
-    if isinstance(space, (spaces.Discrete, spaces.MultiBinary)):
-        return DtypeObservation(env, np.float32)
-    if isinstance(space, spaces.MultiDiscrete):
-        box = spaces.Box(
-            low=space.start.astype(np.float32),
-            high=(space.start + space.nvec - 1).astype(np.float32),
-            dtype=np.float32,
-        )
-        return TransformObservation(env, _as_float32, box)
-    raise ValueError(
-        f"Environment {env_id!r} has observation space {space}; apexrl needs array "
-        "observations (Box, Discrete, MultiDiscrete or MultiBinary). Wrap the env, e.g. "
-        "with gymnasium.wrappers.FlattenObservation, and register the wrapped version."
-    )
+    if isinstance(space, (spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)):
+        return compact_observations(env)  # the network one-hot encodes (apexrl.nets.encoders)
+    raise ValueError(unsupported_space_message(env_id, space))
 
 
 def make_env(
@@ -293,8 +283,10 @@ def make_env(
 
     Anything else (classic control, ``module:EnvId`` ids, ...): as Gymnasium makes it
     (including its registered ``TimeLimit``; ``max_episode_steps=...`` overrides it), with
-    ``Box``/``Discrete``/``MultiDiscrete``/``MultiBinary`` observations cast to ``float32``
-    unless they already are ``float32`` or are ``uint8`` (pixels stay compact).
+    ``Box`` observations cast to ``float32`` unless they already are ``float32`` or are
+    ``uint8`` (pixels stay compact); ``Discrete``/``MultiDiscrete`` observations stay integer
+    indices in the smallest dtype that holds them and ``MultiBinary`` stays ``int8``
+    (:mod:`apexrl.envs.spaces`; the network one-hot encodes them, :mod:`apexrl.nets.encoders`).
 
     Args:
         env_id: a Gymnasium id, or ``"module:EnvId"`` (the module is imported first and is
@@ -316,7 +308,8 @@ def make_env(
 
     Raises:
         ValueError: unknown id or unimportable module (see :func:`check_env_id`), ALE
-            ``frameskip`` passed, or an unsupported observation space.
+            ``frameskip`` passed, or an unsupported observation space (``Tuple``, ``Dict``,
+            ``Text``, ``Graph``, ...; the message names ``gymnasium.wrappers.FlattenObservation``).
         apexrl.envs.EnvError: later, from ``reset``/``step``, if the env returns NaN/inf,
             an observation off its declared shape/dtype, or a malformed tuple.
     """
@@ -512,12 +505,17 @@ class EnvSpecInfo:
         obs_shape: shape of one observation, e.g. ``(4, 84, 84)`` for Atari,
             ``(k, 10, 10)`` for MinAtar, ``(4,)`` for CartPole.
         obs_dtype: dtype of observations (``uint8`` for Atari and MinAtar, ``float32`` for
-            vector observations).
+            ``Box`` vector observations, the smallest integer dtype holding the indices for
+            ``Discrete``/``MultiDiscrete`` (FrozenLake: ``uint8``, Taxi: ``int16``), ``int8``
+            for ``MultiBinary``).
         action_space: the env's Gymnasium action space.
         num_actions: ``action_space.n`` if it is ``Discrete``, else None.
         kind: ``"atari"``, ``"minatar"`` or ``"vector"``.
         frame_stack: number of frames stacked along axis 0 of the observation (4 for
             Atari); 0 when the env does not stack frames.
+        observation_space: the observation space as the agent sees it (after apexrl's
+            wrappers); the network's input encoder is built from it
+            (:func:`apexrl.nets.encoders.build_encoder`). ``Discrete(n)`` has ``obs_shape ()``.
     """
 
     env_id: str
@@ -527,6 +525,7 @@ class EnvSpecInfo:
     num_actions: int | None
     kind: EnvKind
     frame_stack: int
+    observation_space: gym.Space | None = None
 
 
 def env_info(env_id: str, **make_kwargs: Any) -> EnvSpecInfo:
@@ -559,6 +558,7 @@ def env_info(env_id: str, **make_kwargs: Any) -> EnvSpecInfo:
         num_actions=int(action_space.n) if isinstance(action_space, spaces.Discrete) else None,
         kind=kind,
         frame_stack=int(make_kwargs.get("frame_stack", DQN_FRAME_STACK)) if kind == "atari" else 0,
+        observation_space=obs_space,
     )
 
 

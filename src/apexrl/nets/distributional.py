@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -180,7 +181,7 @@ class CategoricalQNetwork(nn.Module):
 def build_categorical_q_network(kind: str, obs_shape: Sequence[int], num_actions: int,
                                 hidden_sizes: Sequence[int], dueling: bool, *, num_atoms: int = 51,
                                 v_min: float = -10.0, v_max: float = 10.0, noisy: bool = False,
-                                sigma0: float = 0.5) -> CategoricalQNetwork:
+                                sigma0: float = 0.5, obs_space: Any = None) -> CategoricalQNetwork:
     """The C51 network for an env kind, laid out like :func:`apexrl.nets.build_q_network`.
 
     For vector observations with ``dueling`` and more than one width, the last width of
@@ -188,16 +189,17 @@ def build_categorical_q_network(kind: str, obs_shape: Sequence[int], num_actions
     widths go to the torso and the head's streams are linear. ``noisy`` makes the head's layers
     noisy; the torso stays deterministic (for the Nature CNN this includes its 512-unit layer,
     which Rainbow makes noisy). Defaults ``num_atoms=51``, ``[v_min, v_max] = [−10, 10]`` are
-    those of C51 and Rainbow.
+    those of C51 and Rainbow. ``obs_space`` selects the input encoder (see
+    :func:`apexrl.nets.build_torso`).
 
     Raises:
         ValueError: as :func:`apexrl.nets.build_torso`, :func:`make_support`, :class:`CategoricalHead`.
     """
     support = make_support(v_min, v_max, num_atoms)
     if dueling and kind == "vector" and len(hidden_sizes) > 1:
-        torso = build_torso(kind, obs_shape, hidden_sizes[:-1])
+        torso = build_torso(kind, obs_shape, hidden_sizes[:-1], obs_space)
         head = CategoricalHead(torso.out_dim, num_actions, num_atoms, True, hidden_sizes[-1], noisy, sigma0=sigma0)
         return CategoricalQNetwork(torso, head, support)
-    torso = build_torso(kind, obs_shape, hidden_sizes)
+    torso = build_torso(kind, obs_shape, hidden_sizes, obs_space)
     head = CategoricalHead(torso.out_dim, num_actions, num_atoms, dueling, 0, noisy, sigma0=sigma0)
     return CategoricalQNetwork(torso, head, support)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -69,18 +70,19 @@ class QNetwork(nn.Module):
 
 
 def build_q_network(kind: str, obs_shape: Sequence[int], num_actions: int, hidden_sizes: Sequence[int],
-                    dueling: bool, noisy: bool = False, sigma0: float = 0.5) -> QNetwork:
+                    dueling: bool, noisy: bool = False, sigma0: float = 0.5, obs_space: Any = None) -> QNetwork:
     """The Q network for an env kind (see :func:`apexrl.nets.build_torso`).
 
     For vector observations the last width of ``hidden_sizes`` is the dueling streams' hidden
     layer, the rest the MLP torso, so ``(256, 256)`` gives a 256-unit torso and 256-unit
     V and A streams; with ``dueling=False`` all widths go to the torso. ``noisy`` makes the
-    head's layers factorised noisy layers (the torso stays deterministic).
+    head's layers factorised noisy layers (the torso stays deterministic). ``obs_space`` (a
+    Gymnasium space, None for ``Box``) selects the input encoder (see :func:`apexrl.nets.build_torso`).
     """
     if dueling and kind == "vector" and len(hidden_sizes) > 1:
-        torso = build_torso(kind, obs_shape, hidden_sizes[:-1])
+        torso = build_torso(kind, obs_shape, hidden_sizes[:-1], obs_space)
         return QNetwork(torso, DuelingHead(torso.out_dim, num_actions, hidden_sizes[-1], noisy, sigma0))
-    torso = build_torso(kind, obs_shape, hidden_sizes)
+    torso = build_torso(kind, obs_shape, hidden_sizes, obs_space)
     head: nn.Module = (DuelingHead(torso.out_dim, num_actions, 0, noisy, sigma0) if dueling
                        else LinearHead(torso.out_dim, num_actions, noisy, sigma0))
     return QNetwork(torso, head)

@@ -8,11 +8,13 @@ from typing import Any
 
 import numpy as np
 import torch
+from gymnasium import spaces
 from safetensors.torch import load_file, save_file
 from torch import nn
 
 from apexrl.config import ApexDQNConfig, from_dict
 from apexrl.envs import env_info
+from apexrl.envs.spaces import space_from_json, space_to_json
 from apexrl.nets import build_dqn_network
 from apexrl.runtime.actor import env_kwargs_for
 from apexrl.runtime.run_network import RunNetwork, resolve_run_network
@@ -60,8 +62,10 @@ def _network_from_run(run_dir: str) -> tuple[dict[str, Any], ApexDQNConfig, str,
 
 def export_policy(run_dir: str, out: str) -> dict[str, Any]:
     """Write the policy network of a run alone to ``out`` (safetensors), with what is needed to
-    rebuild it (network settings, observation shape and dtype, action count, env id) in the
-    file's metadata. Read it back with :func:`load_policy`.
+    rebuild it (network settings, observation shape and dtype, observation space as
+    :func:`apexrl.envs.spaces.space_to_json` JSON in ``obs_space`` (the one-hot sizes of
+    ``Discrete`` / ``MultiDiscrete``), action count, env id) in the file's metadata. Read it back
+    with :func:`load_policy`.
 
     Returns the metadata written (plus ``out`` and ``source``).
 
@@ -86,6 +90,8 @@ def export_policy(run_dir: str, out: str) -> dict[str, Any]:
             "kind": info.kind, "obs_shape": json.dumps(list(info.obs_shape)), "obs_dtype": str(np.dtype(info.obs_dtype)),
             "num_actions": str(info.num_actions), "learner": json.dumps(to_dict(config.learner)),
             "env_kwargs": json.dumps(env_kwargs_for(config, info))}
+    if info.observation_space is not None:  # what the network's input encoder is built from
+        meta["obs_space"] = json.dumps(space_to_json(info.observation_space))
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     tmp = out + ".tmp"
     save_file(tensors, tmp, metadata=meta)
@@ -100,7 +106,10 @@ class Policy:
         network: the Q network (eval mode), ``obs [B, *obs_shape] -> Q [B, num_actions]`` float32.
         env_id: the environment it was trained on (make it with
             ``apexrl.make_env(env_id, training=False, **env_kwargs)``).
-        obs_shape, obs_dtype, num_actions: what it takes and gives.
+        obs_shape, obs_dtype, num_actions: what it takes and gives (``Discrete(n)``: ``obs_shape ()``,
+            raw integer indices, one-hot encoded inside ``network``).
+        observation_space: the Gymnasium space of the observations (None in files written before
+            apexrl stored it; those are ``Box`` policies).
         algo: the algorithm that trained it.
         env_kwargs: extra ``make_env`` arguments of the training run (Atari sticky actions).
     """
@@ -113,6 +122,7 @@ class Policy:
         self.obs_dtype = np.dtype(meta["obs_dtype"])
         self.num_actions = int(meta["num_actions"])
         self.env_kwargs: dict[str, Any] = json.loads(meta.get("env_kwargs", "{}"))
+        self.observation_space = space_from_json(json.loads(meta["obs_space"])) if "obs_space" in meta else None
         self.metadata = meta
 
     def q_values(self, obs: np.ndarray) -> np.ndarray:
@@ -120,8 +130,12 @@ class Policy:
         observation ``obs_shape`` -> ``[num_actions]``).
 
         Raises:
-            ValueError: an observation of another shape.
+            ValueError: an observation of another shape, or for ``Discrete`` / ``MultiDiscrete`` /
+                ``MultiBinary`` a value that is not an integer in the space (checked before the
+                cast to the compact ``obs_dtype``, which would wrap it).
         """
+        if self.observation_space is not None and np.dtype(self.obs_dtype).kind in "iu":
+            _check_integer_obs(np.asarray(obs), self.observation_space)
         x = np.asarray(obs, dtype=self.obs_dtype)
         single = x.shape == self.obs_shape
         if single:
@@ -144,6 +158,20 @@ class Policy:
         return int(actions[0]) if q.ndim == 1 else actions
 
     __call__ = act
+
+
+def _check_integer_obs(obs: np.ndarray, space: Any) -> None:
+    """Raise ValueError unless ``obs`` holds integers inside ``space`` (``Discrete``,
+    ``MultiDiscrete``: ``[start, start + n)``; ``MultiBinary``: 0/1), per element."""
+    if obs.dtype.kind not in "iub" and not (obs.dtype.kind == "f" and np.array_equal(obs, np.round(obs))):
+        raise ValueError(f"observations of {space} must be integers, got {obs.dtype} values")
+    if isinstance(space, spaces.MultiBinary):
+        low, high = np.zeros(space.shape, np.int64), np.ones(space.shape, np.int64)
+    else:
+        low = np.asarray(space.start, dtype=np.int64)
+        high = low + np.asarray(getattr(space, "nvec", getattr(space, "n", 0)), dtype=np.int64) - 1
+    if obs.size and ((obs < low).any() or (obs > high).any()):
+        raise ValueError(f"observation values outside {space}: got range [{obs.min()}, {obs.max()}]")
 
 
 def load_policy(path: str) -> Policy:
@@ -171,8 +199,9 @@ def load_policy(path: str) -> Policy:
         raise ValueError(f"{path} is not an apexrl policy (metadata format {meta.get('format')!r}); "
                          "write one with: apexrl export RUN_DIR OUT.safetensors")
     learner = from_dict(DQNConfig, json.loads(meta["learner"]))
+    obs_space = space_from_json(json.loads(meta["obs_space"])) if "obs_space" in meta else None
     info = SimpleNamespace(kind=meta["kind"], obs_shape=tuple(json.loads(meta["obs_shape"])),
-                           num_actions=int(meta["num_actions"]))
+                           num_actions=int(meta["num_actions"]), observation_space=obs_space)
     network = build_dqn_network(learner, info)
     try:
         network.load_state_dict(load_file(path))

@@ -69,6 +69,8 @@ CASES = [
     Case("MinAtar/Breakout-v1", False),
     Case("ALE/Pong-v5", True),
     Case("ALE/Pong-v5", False),
+    Case("FrozenLake-v1", True),
+    Case("Taxi-v4", False),
 ]
 
 

@@ -184,6 +184,7 @@ def test_env_info():
         num_actions=6,
         kind="atari",
         frame_stack=4,
+        observation_space=spaces.Box(0, 255, (4, 84, 84), np.uint8),
     )
     cart = env_info("CartPole-v1")
     assert (cart.obs_shape, cart.obs_dtype, cart.num_actions, cart.kind, cart.frame_stack) == (
