@@ -120,7 +120,7 @@ class TrainArgs:
     config: Annotated[ApexDQNConfig, tyro.conf.arg(name="")]
     preset: Annotated[str | None, tyro.conf.arg(metavar="NAME", help=(
         "Preset that sets every default (see the list above); default: the env id's family (ALE/… -> atari, "
-        "MinAtar/… -> minatar) when the algorithm has that preset."))] = None
+        "MinAtar/… -> minatar, FrozenLake/Taxi/CliffWalking -> toy-text) when the algorithm has that preset."))] = None
     resume: Annotated[str | None, tyro.conf.arg(metavar="RUN_DIR", help=(
         "Continue the run in RUN_DIR from its newest complete checkpoint: its saved configuration is the default "
         "and given flags override it; --env and --run-dir may only repeat the run's own values."))] = None
@@ -131,7 +131,15 @@ class TrainArgs:
 def _family_preset(env_id: str | None) -> str | None:
     if env_id is None:
         return None
-    return "atari" if env_id.startswith("ALE/") else "minatar" if env_id.startswith("MinAtar/") else None
+    if env_id.startswith("ALE/"):
+        return "atari"
+    if env_id.startswith("MinAtar/"):
+        return "minatar"
+    return "toy-text" if env_id.split("-v")[0] in _TOY_TEXT else None
+
+
+_TOY_TEXT = ("FrozenLake", "FrozenLake8x8", "Taxi", "CliffWalking")
+"""Gymnasium's toy-text grids with ``Discrete`` states, which get ``--preset toy-text``."""
 
 
 def _train_usage() -> str:

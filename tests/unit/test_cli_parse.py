@@ -122,6 +122,11 @@ def test_env_family_chooses_the_preset():
     inv = parse(["train", "dqn", "--env", "ALE/Pong-v5", "--preset", "cartpole"])  # an explicit preset wins
     assert inv.args.config.learner.hidden_sizes == ALGORITHMS["dqn"].presets["cartpole"]().learner.hidden_sizes
     assert inv.args.notes == ()
+    for env_id in ("FrozenLake-v1", "Taxi-v4", "CliffWalking-v1"):  # the issue-21 command: no --preset
+        inv = parse(["train", "dqn", "--env", env_id])
+        assert inv.args.config.learner == ALGORITHMS["dqn"].presets["toy-text"]().learner
+        assert any("--preset toy-text" in n for n in inv.args.notes)
+    assert parse(["train", "dqn", "--env", "Acrobot-v1"]).args.notes == ()
 
 
 def test_actors_switch_single_actor_algorithms_to_mp_and_local_refuses_several():
