@@ -126,6 +126,9 @@ def _run(spec: Any, algo: str, config: Any, resume: str | None = None) -> int:
         return 1
     if summary.get("interrupted"):
         where = summary["checkpoint"] or "no checkpoint (parameters were not finite)"
+        if summary.get("checkpoint_error"):  # the save at the signal failed; an older one may exist
+            where = (f"nothing ({summary['checkpoint_error']}); newest good checkpoint: "
+                     f"{summary['checkpoint'] or 'none'}")
         _err.print(f"[bold yellow]interrupted by {summary['interrupted']}[/] at env_frames={summary['env_frames']:,}; "
                    f"saved {where}\ncontinue with: apexrl train {algo} --resume {summary['run_dir']}",
                    highlight=False)
