@@ -13,6 +13,10 @@ other actors is left held (as one shared ``multiprocessing.Queue`` would). A cra
 exception, a signal, an environment step running longer than ``--actor-timeout-s``) is
 restarted with the newest parameters after a short backoff, up to ``--max-actor-restarts``
 times. An evaluator process evaluates the newest published parameters on request.
+
+Every child process starts through :func:`start_child`: it ignores SIGINT (Ctrl-C in a terminal
+reaches the whole process group; the main process checkpoints and stops its children) and
+exits by itself when the main process dies.
 """
 
 from __future__ import annotations

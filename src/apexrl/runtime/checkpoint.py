@@ -16,6 +16,13 @@ older complete checkpoint when the newest fails its check. Only the newest ``kee
 checkpoints are kept; older ones are deleted after a new one is complete. The design follows
 Reverb's checkpointer (write to a temporary path, rename, mark) and safetensors' "no code
 execution on load".
+
+Every failure to write (``OSError``, safetensors' ``SafetensorError``, NumPy's and JSON's
+errors, a file shorter than what was written) raises :class:`CheckpointError` after the
+temporary directory is removed; :class:`CheckpointWriter` logs and counts such failures and
+stops the run after ``--max-checkpoint-failures`` in a row. :func:`remove_debris` clears what a
+crash left behind, at every start and resume; :func:`write_run_files` writes a finished run's
+``model.safetensors`` and ``summary.json`` the same careful way.
 """
 
 from __future__ import annotations
