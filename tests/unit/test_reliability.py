@@ -262,3 +262,23 @@ def test_truncated_message_from_a_dead_actor_is_dropped_whole():
     assert source.restarts.counts[0] == 1 and slot.conn is None and slot.restart_at is not None
     source.slots[0].restart_at = None  # do not start a real actor in a unit test
     source.stop()
+
+
+def test_failed_checkpoint_at_a_signal_is_reported_not_claimed_saved(tmp_path, monkeypatch, capsys):
+    import signal
+    import types
+
+    import apexrl.runtime.checkpoint as ckpt_module
+    from apexrl.cli import _run
+
+    calls = []
+    monkeypatch.setattr(ckpt_module, "save_file", _failing_save_file({1}, calls))
+    config = _tiny(str(tmp_path / "run"))
+    summary = train(config, stop_requests=[signal.SIGTERM])  # stops at once; its only save fails
+    assert len(calls) == 1 and summary["interrupted"] == "SIGTERM" and summary["checkpoint"] is None
+    assert "No space left on device" in summary["checkpoint_error"]
+    code = _run(types.SimpleNamespace(train=lambda config, resume=None: summary), "apex-dqn", config)
+    err = " ".join(capsys.readouterr().err.split())
+    assert code == 128 + signal.SIGTERM
+    assert "saved nothing (could not write checkpoint" in err and "newest good checkpoint: none" in err
+    assert "not finite" not in err
