@@ -252,6 +252,9 @@ def _run_train(args: TrainArgs) -> int:
         return 1
     if summary.get("interrupted"):
         where = summary["checkpoint"] or "no checkpoint (parameters were not finite)"
+        if summary.get("checkpoint_error"):  # the save at the signal failed; an older one may exist
+            where = (f"nothing ({summary['checkpoint_error']}); newest good checkpoint: "
+                     f"{summary['checkpoint'] or 'none'}")
         _err.print(f"[bold yellow]interrupted by {summary['interrupted']}[/] at env_frames={summary['env_frames']:,}; "
                    f"saved {where}\ncontinue with: apexrl train {algo} --resume {summary['run_dir']}",
                    highlight=False)

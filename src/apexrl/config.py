@@ -86,10 +86,15 @@ class RunConfig:
     """Newest complete checkpoints kept in RUN_DIR/checkpoints."""
     checkpoint_replay: bool = True
     """Include the replay (items and priorities) in checkpoints, so a resume continues with it."""
+    max_checkpoint_failures: int = 3
+    """Failed checkpoint writes in a row (disk full, I/O errors) that stop the run; fewer are logged,
+    counted (``checkpoint_errors``) and training goes on with the previous checkpoints intact."""
 
     def __post_init__(self) -> None:
         _require(self.checkpoint_every_min >= 0, "checkpoint_every_min", self.checkpoint_every_min, "must be >= 0")
         _require(self.keep_checkpoints >= 1, "keep_checkpoints", self.keep_checkpoints, "must be >= 1")
+        _require(isinstance(self.max_checkpoint_failures, int) and self.max_checkpoint_failures >= 1,
+                 "max_checkpoint_failures", self.max_checkpoint_failures, "must be an integer >= 1")
         _positive(self, "total_env_frames", "num_actors", "log_interval_s", "final_eval_episodes",
                   "eval_episodes", "eval_max_episode_steps", "replay_shards")
         _require(self.eval_interval_frames >= 0, "eval_interval_frames", self.eval_interval_frames, "must be >= 0")

@@ -32,6 +32,7 @@ CSV_COLUMNS = (
     "q_mean",
     "learning_rate",
     "actor_restarts",
+    "checkpoint_errors",
 )
 """Columns of ``metrics.csv``, in order."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -245,3 +246,167 @@ def test_process_killed_while_writing_a_checkpoint(tmp_path, where):
     _save(tmp_path, 3)  # the next save works and clears the debris
     assert load_latest(str(tmp_path)).state["step"] == 3
     assert sorted(os.listdir(tmp_path / "checkpoints")) == ["ckpt-000000000001", "ckpt-000000000003"]
+
+
+# ---------------------------------------------------------------- failed writes (issue 23)
+def _safetensors_full(*args, **kwargs):
+    from safetensors import SafetensorError
+
+    raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+
+
+@pytest.mark.parametrize("what", ["safetensors", "numpy", "json", "short-tensors", "short-array", "marker"])
+def test_every_write_failure_is_a_checkpoint_error_and_leaves_nothing(tmp_path, monkeypatch, what):
+    import errno
+
+    import apexrl.runtime.checkpoint as ckpt_module
+
+    first = _save(tmp_path, 1)
+    state = {"step": 2}
+    if what == "safetensors":  # the serializer's own error type, as on a full disk
+        monkeypatch.setattr(ckpt_module, "save_file", _safetensors_full)
+        match = "SafetensorError: .*No space left on device"
+    elif what == "numpy":
+        def numpy_full(file, arr, allow_pickle=True):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        monkeypatch.setattr(ckpt_module.np, "save", numpy_full)
+        match = "OSError: .*No space left on device"
+    elif what == "json":  # a state JSON cannot hold
+        state = {"step": 2, "bad": object()}
+        match = "TypeError: .*not JSON serializable"
+    elif what == "short-tensors":  # the writer "succeeded" but the file is cut short
+        real = ckpt_module.save_file
+
+        def short_save(tensors, path):
+            real(tensors, path)
+            os.truncate(path, os.path.getsize(path) - 8)
+        monkeypatch.setattr(ckpt_module, "save_file", short_save)
+        match = "OSError: short write: .*tensors.safetensors has 88 of 96 bytes"
+    elif what == "short-array":
+        real_np = np.save
+
+        def short_np(file, arr, allow_pickle=True):
+            real_np(file, arr, allow_pickle=allow_pickle)
+            os.truncate(file, os.path.getsize(file) - 3)
+        monkeypatch.setattr(ckpt_module.np, "save", short_np)
+        match = r"OSError: short write: .*\.npy has"
+    else:  # the disk fills up after the rename, while writing the COMPLETE marker
+        real_write = ckpt_module._write_bytes
+
+        def marker_full(path, data):
+            if "COMPLETE" in path:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            real_write(path, data)
+        monkeypatch.setattr(ckpt_module, "_write_bytes", marker_full)
+        match = "OSError: .*No space left on device"
+    tensors = {"w": torch.full((3, 2), 2.0)}
+    with pytest.raises(CheckpointError, match="could not write checkpoint .*ckpt-000000000002: " + match):
+        save_checkpoint(str(tmp_path), 2, tensors, {"a": np.arange(10.0)}, state)
+    assert os.listdir(tmp_path / "checkpoints") == ["ckpt-000000000001"]  # no temp or unmarked directory
+    assert checkpoint_dirs(str(tmp_path)) == [first] and load_latest(str(tmp_path)).state["step"] == 1
+
+
+def test_failed_resave_of_the_same_step_puts_the_previous_one_back(tmp_path, monkeypatch):
+    import errno
+
+    import apexrl.runtime.checkpoint as ckpt_module
+
+    path = _save(tmp_path, 5, value=1.0)
+    real_write = ckpt_module._write_bytes
+
+    def marker_full(p, data):
+        if "COMPLETE" in p:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_write(p, data)
+
+    monkeypatch.setattr(ckpt_module, "_write_bytes", marker_full)
+    with pytest.raises(CheckpointError, match="No space left on device"):
+        _save(tmp_path, 5, value=9.0)
+    assert os.listdir(tmp_path / "checkpoints") == ["ckpt-000000000005"]
+    assert torch.equal(load_checkpoint(path).tensors["w"], torch.full((3, 2), 1.0))  # the old one, complete
+
+
+def test_remove_debris_cleans_temp_and_unmarked_and_restores_a_moved_aside_checkpoint(tmp_path):
+    from apexrl.runtime.checkpoint import remove_debris
+
+    _save(tmp_path, 3)
+    moved = _save(tmp_path, 4)
+    root = tmp_path / "checkpoints"
+    os.rename(moved, str(root / "ckpt-000000000004.old-4242"))  # crash between the two renames
+    os.makedirs(root / "ckpt-000000000004")  # the new one, renamed in but never marked
+    (root / "ckpt-000000000004" / "state.json").write_text("{")
+    os.makedirs(root / ".tmp-ckpt-000000000007-999" / "arrays")  # a crash while writing
+    (root / ".tmp-ckpt-000000000007-999" / "tensors.safetensors").write_bytes(b"partial")
+    # before cleaning, loading already finds the moved-aside complete checkpoint
+    assert load_latest(str(tmp_path)).path.endswith("ckpt-000000000004.old-4242")
+    removed = remove_debris(str(tmp_path))
+    assert sorted(os.path.basename(p) for p in removed) == [".tmp-ckpt-000000000007-999", "ckpt-000000000004"]
+    assert sorted(os.listdir(root)) == ["ckpt-000000000003", "ckpt-000000000004"]
+    assert load_latest(str(tmp_path)).state["step"] == 4
+    assert remove_debris(str(tmp_path / "no-run")) == []
+
+
+def test_checkpoint_writer_goes_on_then_stops_at_the_bound(tmp_path, monkeypatch, caplog):
+    import logging
+
+    import apexrl.runtime.checkpoint as ckpt_module
+    from apexrl.runtime.checkpoint import CheckpointWriter
+
+    os.makedirs(tmp_path / "checkpoints" / ".tmp-ckpt-000000000001-77")
+    with caplog.at_level(logging.WARNING, logger="apexrl"):
+        writer = CheckpointWriter(str(tmp_path), keep=3, max_failures=2)  # cleans the leftover
+    assert "removed " in caplog.text and ".tmp-ckpt-000000000001-77" in caplog.text
+    caplog.clear()
+    assert os.listdir(tmp_path / "checkpoints") == [] and writer.last_good is None
+    tensors, arrays = {"w": torch.ones(2)}, {"a": np.arange(3)}
+    good = writer.save(10, tensors, arrays, {"step": 10})
+    real = ckpt_module.save_file
+    monkeypatch.setattr(ckpt_module, "save_file", _safetensors_full)
+    with caplog.at_level(logging.ERROR, logger="apexrl"):
+        assert writer.save(20, tensors, arrays, {"step": 20}) is None  # 1st failure: logged, goes on
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and "No space left on device" in errors[0] and "training goes on" in errors[0]
+    assert writer.consecutive == 1 and len(writer.errors) == 1
+    monkeypatch.setattr(ckpt_module, "save_file", real)
+    assert writer.save(30, tensors, arrays, {"step": 30}) is not None  # a success resets the streak
+    good = writer.last_good
+    assert writer.consecutive == 0 and len(writer.errors) == 1
+    monkeypatch.setattr(ckpt_module, "save_file", _safetensors_full)
+    assert writer.save(40, tensors, arrays, {"step": 40}) is None
+    with pytest.raises(CheckpointError, match=r"2 checkpoint\(s\) in a row could not be written "
+                                              r"\(--max-checkpoint-failures 2\).*last good checkpoint is "
+                                              + re.escape(good) + ".*No space left on device"):
+        writer.save(50, tensors, arrays, {"step": 50})
+    assert len(writer.errors) == 3
+    assert load_latest(str(tmp_path)).state["step"] == 30
+    assert sorted(os.listdir(tmp_path / "checkpoints")) == ["ckpt-000000000010", "ckpt-000000000030"]
+
+
+def test_final_files_failure_says_what_was_saved(tmp_path, monkeypatch):
+    import apexrl.runtime.checkpoint as ckpt_module
+    from apexrl.runtime.checkpoint import write_run_files
+
+    ckpt = _save(tmp_path, 12)
+    summary = {"checkpoint": ckpt, "learner_steps": 12, "env_frames": 3000, "final_eval_return": 9.5}
+    model = {"w": torch.ones(4)}
+    write_run_files(str(tmp_path), model, summary, "apex-dqn")
+    assert json.loads((tmp_path / "summary.json").read_text()) == summary
+    from safetensors.torch import load_file
+
+    assert torch.equal(load_file(str(tmp_path / "model.safetensors"))["w"], torch.ones(4))
+    monkeypatch.setattr(ckpt_module, "save_file", _safetensors_full)
+    summary2 = dict(summary, learner_steps=20)
+    with pytest.raises(CheckpointError) as info:
+        write_run_files(str(tmp_path), {"w": torch.zeros(4)}, summary2, "apex-dqn")
+    msg = str(info.value)
+    assert "Saved: metrics.csv, summary.json; the newest checkpoint is " + ckpt + " (learner step 12 of 20)" in msg
+    assert "Not saved: model.safetensors (SafetensorError: " in msg and "No space left on device" in msg
+    assert f"apexrl train apex-dqn --resume {tmp_path}" in msg
+    assert json.loads((tmp_path / "summary.json").read_text()) == summary2
+    # the earlier model is intact (written to a temporary name, renamed only when whole), no temp files
+    assert torch.equal(load_file(str(tmp_path / "model.safetensors"))["w"], torch.ones(4))
+    assert not [n for n in os.listdir(tmp_path) if n.startswith(".tmp-")]
+    with pytest.raises(CheckpointError, match=r"Saved: metrics.csv, model.safetensors; the newest checkpoint is .*"
+                                              r"\(the finished run\)\. Not saved: summary.json \(TypeError"):
+        monkeypatch.setattr(ckpt_module, "save_file", __import__("safetensors.torch").torch.save_file)
+        write_run_files(str(tmp_path), model, dict(summary, bad=object()), "apex-dqn")

@@ -18,6 +18,7 @@ from apexrl.config import ActorConfig, ApexDQNConfig, DQNConfig, ReplayConfig, R
         (lambda: ActorConfig(epsilon=1.5), "epsilon", "--epsilon"),
         (lambda: RunConfig(num_actors=0), "num_actors", "--actors"),
         (lambda: RunConfig(total_env_frames=-5), "total_env_frames", "--frames"),
+        (lambda: RunConfig(max_checkpoint_failures=0), "max_checkpoint_failures", "--max-checkpoint-failures"),
     ],
 )
 def test_invalid_values_raise_value_error_naming_field_and_flag(factory, field, flag):

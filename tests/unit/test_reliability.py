@@ -140,20 +140,89 @@ def test_checkpoint_holds_exactly_the_finished_run(tmp_path):
     assert np.abs(obs_rows).sum(axis=1).min() > 0  # every slot holds a real CartPole state
 
 
-def test_failed_checkpoint_write_does_not_stop_training(tmp_path, monkeypatch):
-    import apexrl.runtime.trainer as trainer_module
-    from apexrl.runtime.checkpoint import CheckpointError
+def _failing_save_file(fail_calls, calls):
+    """``safetensors.torch.save_file`` that raises safetensors' own error type (as on a full disk)
+    on the checkpoint writes numbered in ``fail_calls`` (1-based); other writes go through."""
+    from safetensors import SafetensorError
+    from safetensors.torch import save_file
+
+    def save(tensors, path):
+        if ".tmp-ckpt-" in path:
+            calls.append(path)
+            if len(calls) in fail_calls:
+                with open(path, "wb") as f:  # a partial file, as the full disk leaves it
+                    f.write(b"partial")
+                raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+        save_file(tensors, path)
+    return save
+
+
+def test_serializer_error_while_checkpointing_is_logged_and_training_goes_on(tmp_path, monkeypatch, caplog):
+    import csv
+    import dataclasses
+    import logging
+
+    import apexrl.runtime.checkpoint as ckpt_module
+    from apexrl.runtime.checkpoint import load_latest
 
     calls = []
+    monkeypatch.setattr(ckpt_module, "save_file", _failing_save_file({1}, calls))
+    config = _tiny(str(tmp_path / "run"))
+    config = dataclasses.replace(config, run=dataclasses.replace(config.run, total_env_frames=3000,
+                                                                 checkpoint_every_min=0.002))
+    with caplog.at_level(logging.ERROR, logger="apexrl"):
+        summary = train(config)
+    assert len(calls) >= 2, calls  # the first write failed, later ones were made (and the run finished)
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and "SafetensorError" in errors[0] and "training goes on" in errors[0]
+    assert len(summary["checkpoint_errors"]) == 1 and "No space left on device" in summary["checkpoint_errors"][0]
+    assert summary["env_frames"] >= 3000 and os.path.exists(tmp_path / "run" / "model.safetensors")
+    assert json.load(open(tmp_path / "run" / "summary.json"))["checkpoint_errors"] == summary["checkpoint_errors"]
+    assert load_latest(str(tmp_path / "run")).state["counters"]["learner_steps"] == summary["learner_steps"]
+    assert not [n for n in os.listdir(tmp_path / "run" / "checkpoints") if not n.startswith("ckpt-")]
+    with open(tmp_path / "run" / "metrics.csv") as f:
+        counts = [int(r["checkpoint_errors"]) for r in csv.DictReader(f)]
+    assert counts[-1] == 1 and counts == sorted(counts)
 
-    def full(*args, **kwargs):
-        calls.append(1)
-        raise CheckpointError("could not write checkpoint: [Errno 28] No space left on device")
 
-    monkeypatch.setattr(trainer_module, "save_checkpoint", full)
-    summary = train(_tiny(str(tmp_path / "run")))
-    assert calls and summary["checkpoint"] is None and summary["env_frames"] >= 1500
-    assert "No space left on device" in summary["checkpoint_errors"][0]
+def test_checkpoints_failing_past_the_bound_stop_the_run_keeping_the_last_good_one(tmp_path, monkeypatch):
+    import dataclasses
+
+    import apexrl.runtime.checkpoint as ckpt_module
+    from apexrl.runtime.checkpoint import CheckpointError, load_latest
+
+    calls = []
+    monkeypatch.setattr(ckpt_module, "save_file", _failing_save_file(set(range(2, 100)), calls))
+    config = _tiny(str(tmp_path / "run"))
+    config = dataclasses.replace(config, run=dataclasses.replace(
+        config.run, total_env_frames=1_000_000, checkpoint_every_min=0.002, max_checkpoint_failures=2))
+    with pytest.raises(CheckpointError, match=r"2 checkpoint\(s\) in a row could not be written "
+                                              r"\(--max-checkpoint-failures 2\).*last good checkpoint is .*ckpt-"):
+        train(config)
+    assert len(calls) == 3
+    run_dir = str(tmp_path / "run")
+    good = load_latest(run_dir)  # the first checkpoint, complete and verified
+    first_step = os.path.basename(os.path.dirname(calls[0])).split("-")[2]  # .tmp-ckpt-<step>-<pid>
+    assert os.path.basename(good.path) == f"ckpt-{first_step}"
+    assert os.listdir(os.path.join(run_dir, "checkpoints")) == [os.path.basename(good.path)]
+    assert not os.path.exists(os.path.join(run_dir, "summary.json"))
+
+
+def test_leftover_temp_checkpoint_is_removed_when_the_run_resumes(tmp_path):
+    import dataclasses
+
+    run_dir = str(tmp_path / "run")
+    train(_tiny(run_dir))
+    leftover = os.path.join(run_dir, "checkpoints", ".tmp-ckpt-000000099999-4242")
+    os.makedirs(os.path.join(leftover, "arrays"))
+    with open(os.path.join(leftover, "tensors.safetensors"), "wb") as f:
+        f.write(b"partial")
+    seen = []
+    config = _tiny(run_dir)
+    config = dataclasses.replace(config, run=dataclasses.replace(config.run, total_env_frames=2500))
+    summary = train(config, resume=run_dir, progress_hook=lambda row: seen.append(os.path.exists(leftover)))
+    assert seen and not any(seen)  # already gone while training, before the resumed run's first checkpoint
+    assert summary["resumes"] == 1 and not os.path.exists(leftover)
 
 
 def test_truncated_message_from_a_dead_actor_is_dropped_whole():
@@ -193,3 +262,23 @@ def test_truncated_message_from_a_dead_actor_is_dropped_whole():
     assert source.restarts.counts[0] == 1 and slot.conn is None and slot.restart_at is not None
     source.slots[0].restart_at = None  # do not start a real actor in a unit test
     source.stop()
+
+
+def test_failed_checkpoint_at_a_signal_is_reported_not_claimed_saved(tmp_path, monkeypatch, capsys):
+    import signal
+    import types
+
+    import apexrl.runtime.checkpoint as ckpt_module
+    from apexrl.cli import _run
+
+    calls = []
+    monkeypatch.setattr(ckpt_module, "save_file", _failing_save_file({1}, calls))
+    config = _tiny(str(tmp_path / "run"))
+    summary = train(config, stop_requests=[signal.SIGTERM])  # stops at once; its only save fails
+    assert len(calls) == 1 and summary["interrupted"] == "SIGTERM" and summary["checkpoint"] is None
+    assert "No space left on device" in summary["checkpoint_error"]
+    code = _run(types.SimpleNamespace(train=lambda config, resume=None: summary), "apex-dqn", config)
+    err = " ".join(capsys.readouterr().err.split())
+    assert code == 128 + signal.SIGTERM
+    assert "saved nothing (could not write checkpoint" in err and "newest good checkpoint: none" in err
+    assert "not finite" not in err

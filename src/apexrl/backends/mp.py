@@ -13,6 +13,10 @@ other actors is left held (as one shared ``multiprocessing.Queue`` would). A cra
 exception, a signal, an environment step running longer than ``--actor-timeout-s``) is
 restarted with the newest parameters after a short backoff, up to ``--max-actor-restarts``
 times. An evaluator process evaluates the newest published parameters on request.
+
+Every child process starts through :func:`start_child`: it ignores SIGINT (Ctrl-C in a terminal
+reaches the whole process group; the main process checkpoints and stops its children) and
+exits by itself when the main process dies.
 """
 
 from __future__ import annotations
@@ -37,6 +41,48 @@ from apexrl.runtime.evaluator import periodic_evaluation
 from apexrl.runtime.params import SharedParams
 
 log = logging.getLogger("apexrl")
+
+
+def _child_entry(target: Any, *args: Any) -> None:
+    """First code of every child process: SIGINT is ignored from here on (it arrived blocked, see
+    :func:`start_child`, so a Ctrl-C during start-up is dropped too), then ``target(*args)``."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    target(*args)
+
+
+def start_child(ctx: Any, target: Any, args: tuple[Any, ...], name: str) -> Any:
+    """Start ``target(*args)`` in a daemon child process of ``ctx`` that ignores SIGINT.
+
+    Ctrl-C in a terminal sends SIGINT to the whole foreground process group; the main process
+    coordinates the stop (checkpoint, then it stops its children), so children leave SIGINT to it
+    instead of dying with a ``KeyboardInterrupt`` traceback. SIGINT is blocked in this thread
+    while the child is created, so the child inherits it blocked (through ``exec`` as well) and is
+    covered from its first instruction, including the seconds a ``spawn`` child spends importing;
+    a SIGINT for this process meanwhile stays pending and is delivered right after. Children still
+    stop by themselves when this process dies (:class:`_ParentWatch`). The same approach as
+    :mod:`multiprocessing.resource_tracker`. Every worker process of apexrl starts through here.
+
+    Args:
+        ctx: a multiprocessing context (``spawn``).
+        target: a module-level function (picklable).
+        args: its arguments.
+        name: the process name (``apexrl-actor-0``).
+
+    Returns:
+        the started :class:`multiprocessing.Process`.
+    """
+    process = ctx.Process(target=_child_entry, args=(target, *args), name=name, daemon=True)
+    if not hasattr(signal, "pthread_sigmask"):
+        process.start()
+        return process
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        process.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+    return process
 
 
 class _ParentWatch:
@@ -64,7 +110,6 @@ def _sender(conn: Any, outbox: queue_lib.Queue) -> None:
 
 def _actor_main(config: ApexDQNConfig, info: EnvSpecInfo, index: int, params: SharedParams, conn: Any,
                 stop: Any, parent: int, generation: int, start_frames: int, clock: Any) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the learner, which stops us
     torch.set_num_threads(1)
     watch = _ParentWatch(parent)
     outbox: queue_lib.Queue = queue_lib.Queue(maxsize=config.actor.queue_size)
@@ -150,12 +195,9 @@ class ProcessSource:
         slot.generation += 1
         reader, writer = self.ctx.Pipe(duplex=False)
         self.clock[index] = 0.0
-        process = self.ctx.Process(
-            target=_actor_main,
-            args=(self.config, self.info, index, self.params, writer, self.stop_event, os.getpid(),
-                  slot.generation, slot.frames, self.clock),
-            name=f"apexrl-actor-{index}", daemon=True)
-        process.start()
+        process = start_child(self.ctx, _actor_main, (self.config, self.info, index, self.params, writer,
+                                                      self.stop_event, os.getpid(), slot.generation, slot.frames,
+                                                      self.clock), name=f"apexrl-actor-{index}")
         writer.close()  # only the child holds the write end: its death means end-of-file here
         slot.process, slot.conn, slot.restart_at = process, reader, None
 
@@ -296,11 +338,8 @@ class ProcessEvaluator:
         self.requests = ctx.Queue()
         self.results = ctx.Queue()
         self.busy = False
-        self.process = ctx.Process(target=_evaluator_main,
-                                   args=(config, info, params, self.requests, self.results, env_kwargs,
-                                         os.getpid()),
-                                   name="apexrl-evaluator", daemon=True)
-        self.process.start()
+        self.process = start_child(ctx, _evaluator_main, (config, info, params, self.requests, self.results,
+                                                          env_kwargs, os.getpid()), name="apexrl-evaluator")
 
     def request(self, tag: dict[str, float]) -> bool:
         if self.busy:

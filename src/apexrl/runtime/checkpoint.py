@@ -16,12 +16,20 @@ older complete checkpoint when the newest fails its check. Only the newest ``kee
 checkpoints are kept; older ones are deleted after a new one is complete. The design follows
 Reverb's checkpointer (write to a temporary path, rename, mark) and safetensors' "no code
 execution on load".
+
+Every failure to write (``OSError``, safetensors' ``SafetensorError``, NumPy's and JSON's
+errors, a file shorter than what was written) raises :class:`CheckpointError` after the
+temporary directory is removed; :class:`CheckpointWriter` logs and counts such failures and
+stops the run after ``--max-checkpoint-failures`` in a row. :func:`remove_debris` clears what a
+crash left behind, at every start and resume; :func:`write_run_files` writes a finished run's
+``model.safetensors`` and ``summary.json`` the same careful way.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -33,9 +41,12 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+log = logging.getLogger("apexrl")
+
 CHECKPOINTS = "checkpoints"
 MARKER = "COMPLETE"
 _NAME = re.compile(r"^ckpt-(\d+)$")
+_OLD = re.compile(r"^(ckpt-\d+)\.old-\d+$")
 _ARRAY_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
 
@@ -78,18 +89,57 @@ def _sha256(path: str) -> str:
     return h.hexdigest()
 
 
+def _write_bytes(path: str, data: bytes) -> None:
+    """Write ``data`` to a new file and fsync it; a short write raises ``OSError``."""
+    with open(path, "wb") as f:
+        written = f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    if written != len(data) or os.path.getsize(path) != len(data):
+        raise OSError(f"short write: {path} has {os.path.getsize(path)} of {len(data)} bytes")
+
+
+def _check_safetensors(path: str, data_bytes: int) -> None:
+    """Raise ``OSError`` unless ``path`` is as long as its header says (8 + header + data bytes)."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        head = f.read(8)
+    expected = 8 + int.from_bytes(head, "little") + data_bytes if len(head) == 8 else 8 + data_bytes
+    if size != expected:
+        raise OSError(f"short write: {path} has {size} of {expected} bytes")
+
+
+def _check_npy(path: str, data_bytes: int) -> None:
+    """Raise ``OSError`` unless ``path`` is a whole ``.npy`` file: a readable header, then
+    ``data_bytes`` bytes."""
+    size = os.path.getsize(path)
+    try:
+        with open(path, "rb") as f:
+            fmt = np.lib.format
+            version = fmt.read_magic(f)
+            (fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0)(f)
+            expected = f.tell() + data_bytes
+    except ValueError as exc:
+        raise OSError(f"short write: {path} has no complete .npy header ({size} bytes): {exc}") from exc
+    if size != expected:
+        raise OSError(f"short write: {path} has {size} of {expected} bytes")
+
+
 def checkpoint_dirs(run_dir: str) -> list[str]:
-    """Complete checkpoint directories of a run, newest (most learner steps) first."""
+    """Complete checkpoint directories of a run, newest (most learner steps) first (a complete
+    ``ckpt-<step>.old-<pid>`` stands in for its step when a crash left ``ckpt-<step>`` unmarked)."""
     root = os.path.join(run_dir, CHECKPOINTS)
     if not os.path.isdir(root):
         return []
-    found = []
-    for name in os.listdir(root):
-        m = _NAME.match(name)
+    found: dict[int, str] = {}
+    for name in sorted(os.listdir(root)):
+        m = _NAME.match(name) or _OLD.match(name)
         path = os.path.join(root, name)
         if m and os.path.isfile(os.path.join(path, MARKER)):
-            found.append((int(m.group(1)), path))
-    return [p for _, p in sorted(found, reverse=True)]
+            step = int(m.group(1).removeprefix("ckpt-"))
+            if step not in found or _NAME.match(name):
+                found[step] = path
+    return [found[s] for s in sorted(found, reverse=True)]
 
 
 def save_checkpoint(run_dir: str, step: int, tensors: dict[str, torch.Tensor], arrays: dict[str, np.ndarray],
@@ -119,23 +169,28 @@ def save_checkpoint(run_dir: str, step: int, tensors: dict[str, torch.Tensor], a
         if not _ARRAY_NAME.match(name) or a.dtype.hasobject:
             raise ValueError(f"array {name!r}: names must be plain file names and dtypes numeric")
     root = os.path.join(run_dir, CHECKPOINTS)
-    os.makedirs(root, exist_ok=True)
     final = os.path.join(root, f"ckpt-{step:012d}")
     tmp = os.path.join(root, f".tmp-ckpt-{step:012d}-{os.getpid()}")
+    stage: str | None = tmp  # the directory to remove if the save fails
+    old = None
     try:
+        os.makedirs(root, exist_ok=True)
         if os.path.exists(tmp):
             shutil.rmtree(tmp)
         os.makedirs(os.path.join(tmp, "arrays"))
         files = []
-        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()},
-                  os.path.join(tmp, "tensors.safetensors"))
+        cpu = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+        save_file(cpu, os.path.join(tmp, "tensors.safetensors"))
+        _check_safetensors(os.path.join(tmp, "tensors.safetensors"), sum(t.numel() * t.element_size()
+                                                                         for t in cpu.values()))
         files.append("tensors.safetensors")
-        with open(os.path.join(tmp, "state.json"), "w") as f:
-            json.dump(state, f)
+        _write_bytes(os.path.join(tmp, "state.json"), json.dumps(state).encode())
         files.append("state.json")
         for name, a in arrays.items():
             rel = os.path.join("arrays", f"{name}.npy")
-            np.save(os.path.join(tmp, rel), np.ascontiguousarray(a), allow_pickle=False)
+            a = np.ascontiguousarray(a)
+            np.save(os.path.join(tmp, rel), a, allow_pickle=False)
+            _check_npy(os.path.join(tmp, rel), a.nbytes)
             files.append(rel)
         manifest = {}
         for rel in files:
@@ -144,31 +199,65 @@ def save_checkpoint(run_dir: str, step: int, tensors: dict[str, torch.Tensor], a
             manifest[rel] = {"bytes": os.path.getsize(path), "sha256": _sha256(path)}
         _fsync_dir(os.path.join(tmp, "arrays"))
         _fsync_dir(tmp)
-        old = None
         if os.path.exists(final):  # same step saved twice (e.g. SIGTERM right after a save)
             old = final + f".old-{os.getpid()}"
             os.rename(final, old)
         os.rename(tmp, final)
+        stage = final  # renamed but not yet marked complete
         _fsync_dir(root)
         marker = os.path.join(final, MARKER)
-        with open(marker + ".tmp", "w") as f:
-            json.dump({"step": step, "files": manifest}, f)
-            f.flush()
-            os.fsync(f.fileno())
+        _write_bytes(marker + ".tmp", json.dumps({"step": step, "files": manifest}).encode())
         os.rename(marker + ".tmp", marker)
+        stage = None
         _fsync_dir(final)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
-    except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise CheckpointError(f"could not write checkpoint {final}: {exc}") from exc
+    except Exception as exc:  # OSError, safetensors' SafetensorError, NumPy's and JSON's errors, short writes
+        if stage is not None:
+            shutil.rmtree(stage, ignore_errors=True)
+            if old is not None and not os.path.exists(final):
+                try:  # the complete checkpoint of the same step goes back in place
+                    os.rename(old, final)
+                except OSError:
+                    pass  # found by checkpoint_dirs under its .old name; remove_debris restores it
+        raise CheckpointError(f"could not write checkpoint {final}: {type(exc).__name__}: {exc}") from exc
     for path in checkpoint_dirs(run_dir)[keep:]:
         shutil.rmtree(path, ignore_errors=True)
-    for name in os.listdir(root):  # debris of interrupted saves: temporary or unmarked directories
-        path = os.path.join(root, name)
-        if name.startswith(".tmp-ckpt-") or (_NAME.match(name) and not os.path.isfile(os.path.join(path, MARKER))):
-            shutil.rmtree(path, ignore_errors=True)
+    remove_debris(run_dir)
     return final
+
+
+def remove_debris(run_dir: str) -> list[str]:
+    """Remove what interrupted saves left in ``run_dir/checkpoints``: temporary directories
+    (``.tmp-ckpt-*``) and unmarked ``ckpt-*`` directories. A complete checkpoint moved aside while
+    the same step was saved again (``ckpt-<step>.old-<pid>``) goes back in place when the new one
+    never became complete, and is removed otherwise. Called at every start and resume, and after
+    every successful save. Returns the removed paths (nothing is raised: what cannot be removed
+    stays, and loading ignores it)."""
+    root = os.path.join(run_dir, CHECKPOINTS)
+    try:
+        names = sorted(os.listdir(root))
+    except OSError:
+        return []
+    removed = []
+    for name in names:
+        path = os.path.join(root, name)
+        m = _OLD.match(name)
+        if m:
+            final = os.path.join(root, m.group(1))
+            if not os.path.isfile(os.path.join(path, MARKER)) or os.path.isfile(os.path.join(final, MARKER)):
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(path)
+                continue
+            shutil.rmtree(final, ignore_errors=True)
+            try:
+                os.rename(path, final)
+            except OSError:
+                pass
+        elif name.startswith(".tmp-ckpt-") or (_NAME.match(name) and not os.path.isfile(os.path.join(path, MARKER))):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
 
 
 def load_checkpoint(path: str) -> Checkpoint:
@@ -232,3 +321,123 @@ def load_latest(run_dir: str) -> Checkpoint:
             warnings.warn(f"skipping checkpoint: {exc}", RuntimeWarning, stacklevel=2)
             errors.append(str(exc))
     raise CheckpointError("no usable checkpoint: " + "; ".join(errors))
+
+
+class CheckpointWriter:
+    """Writes a run's checkpoints and survives failed writes, up to a bound.
+
+    A failed write (:class:`CheckpointError`: disk full, an I/O error, a short write) is logged
+    once, counted, and training goes on: the previous checkpoints are untouched. After
+    ``max_failures`` failures in a row the run stops, keeping the last good checkpoint, instead of
+    losing its progress silently.
+
+    Args:
+        run_dir: the run directory; debris of interrupted saves is removed here
+            (:func:`remove_debris`) when the writer is created, i.e. at every start and resume.
+        keep: complete checkpoints to keep (``--keep-checkpoints``).
+        max_failures: failed saves in a row that stop the run (``--max-checkpoint-failures``).
+
+    Attributes:
+        errors: the message of every failed save of this session, in order.
+        consecutive: failed saves since the last successful one.
+        last_good: the newest complete checkpoint of the run, or ``None``.
+    """
+
+    def __init__(self, run_dir: str, keep: int, max_failures: int) -> None:
+        self.run_dir, self.keep, self.max_failures = run_dir, keep, max_failures
+        self.errors: list[str] = []
+        self.consecutive = 0
+        for path in remove_debris(run_dir):
+            log.warning("removed %s, left by an interrupted checkpoint save", path)
+        found = checkpoint_dirs(run_dir)
+        self.last_good: str | None = found[0] if found else None
+
+    def save(self, step: int, tensors: dict[str, torch.Tensor], arrays: dict[str, np.ndarray],
+             state: dict[str, Any]) -> str | None:
+        """:func:`save_checkpoint`; returns the new directory, or ``None`` when the write failed.
+
+        Raises:
+            ValueError: as :func:`save_checkpoint` (NaN tensors, bad array names).
+            CheckpointError: the ``max_failures``-th failed save in a row; the message names the
+                flag, the last good checkpoint and the last error.
+        """
+        try:
+            path = save_checkpoint(self.run_dir, step, tensors, arrays, state, keep=self.keep)
+        except CheckpointError as exc:
+            self.errors.append(str(exc))
+            self.consecutive += 1
+            if self.consecutive >= self.max_failures:
+                raise CheckpointError(
+                    f"{self.consecutive} checkpoint(s) in a row could not be written (--max-checkpoint-failures "
+                    f"{self.max_failures}), so the run stops instead of training on without a checkpoint; the "
+                    f"last good checkpoint is {self.last_good or 'none'}; last error: {exc}") from exc
+            log.error("%s; training goes on, the previous checkpoints are intact (failure %d in a row; the run "
+                      "stops at %d, --max-checkpoint-failures)", exc, self.consecutive, self.max_failures)
+            return None
+        self.consecutive = 0
+        self.last_good = path
+        return path
+
+
+def _replace_atomically(path: str, write: Any) -> None:
+    """``write(tmp)`` to a temporary name next to ``path``, fsync, rename over ``path``; the
+    temporary file is removed when anything fails. Raises ``OSError`` or the writer's error."""
+    tmp = os.path.join(os.path.dirname(path) or ".", f".tmp-{os.path.basename(path)}-{os.getpid()}")
+    try:
+        write(tmp)
+        _fsync_file(tmp)
+        os.rename(tmp, path)
+    except BaseException:
+        try:
+            os.remove(tmp)
+        except OSError:
+            pass
+        raise
+    _fsync_dir(os.path.dirname(path) or ".")
+
+
+def write_run_files(run_dir: str, model: dict[str, torch.Tensor] | None, summary: dict[str, Any],
+                    algo: str) -> None:
+    """Write the end of a run: ``model.safetensors`` (the final online network; skipped when
+    ``model`` is ``None``, i.e. non-finite parameters) and ``summary.json``, each under a
+    temporary name, checked for a short write, then renamed into place. Both are attempted even
+    when the first fails.
+
+    Raises:
+        CheckpointError: a file could not be written; the message says what was saved (including
+            the newest checkpoint, ``summary["checkpoint"]``) and what was not, with the error, and
+            how to write them again.
+    """
+    saved, failed = ["metrics.csv"], []
+    if model is not None:
+        def write_model(tmp: str) -> None:
+            tensors = {k: v.detach().cpu().contiguous() for k, v in model.items()}
+            save_file(tensors, tmp)
+            _check_safetensors(tmp, sum(t.numel() * t.element_size() for t in tensors.values()))
+
+        try:
+            _replace_atomically(os.path.join(run_dir, "model.safetensors"), write_model)
+            saved.append("model.safetensors")
+        except Exception as exc:  # OSError, SafetensorError, short write
+            failed.append(f"model.safetensors ({type(exc).__name__}: {exc})")
+    try:
+        data = json.dumps(summary, indent=2).encode()
+        _replace_atomically(os.path.join(run_dir, "summary.json"), lambda tmp: _write_bytes(tmp, data))
+        saved.append("summary.json")
+    except Exception as exc:  # OSError, a summary JSON cannot hold, short write
+        failed.append(f"summary.json ({type(exc).__name__}: {exc})")
+    if not failed:
+        return
+    ckpt, steps = summary.get("checkpoint"), summary.get("learner_steps")
+    if ckpt is None:
+        where = "no checkpoint was written"
+    else:
+        m = _NAME.match(os.path.basename(ckpt))
+        at = int(m.group(1)) if m else None
+        where = f"the newest checkpoint is {ckpt}" + (" (the finished run)" if at == steps else
+                                                       f" (learner step {at} of {steps})")
+    raise CheckpointError(
+        f"training finished (env_frames={summary.get('env_frames')}, final_eval_return="
+        f"{summary.get('final_eval_return')}) but not every final file could be written. Saved: "
+        f"{', '.join(saved)}; {where}. Not saved: {'; '.join(failed)}. Free space, then "
+        f"`apexrl train {algo} --resume {run_dir}` continues from the newest checkpoint and writes them again")

@@ -25,7 +25,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import save_file
 
 from apexrl.backends import LocalEvaluator, LocalSource, ProcessEvaluator, ProcessSource
 from apexrl.config import ApexDQNConfig, ReplayConfig, to_dict
@@ -33,7 +32,7 @@ from apexrl.envs import EnvSpecInfo, check_env_id, env_info, require_discrete
 from apexrl.logging import MetricsLogger
 from apexrl.replay import ArrayStorage, FrameStorage, PrioritizedReplay
 from apexrl.runtime.actor import env_kwargs_for, frames_per_step
-from apexrl.runtime.checkpoint import CheckpointError, load_latest, save_checkpoint
+from apexrl.runtime.checkpoint import CheckpointWriter, load_latest, write_run_files
 from apexrl.runtime.evaluator import evaluate
 from apexrl.runtime.header import announce_run
 from apexrl.runtime.learner import DQNLearner
@@ -181,7 +180,9 @@ def train(config: ApexDQNConfig, algo: str = "apex-dqn", resume: str | None = No
         ValueError: unknown env id (with Gymnasium's suggestions), a non-discrete action space,
             an occupied run directory, a replay larger than the available memory, a checkpoint
             that does not fit ``config`` or was written by another algorithm.
-        apexrl.runtime.checkpoint.CheckpointError: ``resume`` has no usable checkpoint.
+        apexrl.runtime.checkpoint.CheckpointError: ``resume`` has no usable checkpoint;
+            ``max_checkpoint_failures`` checkpoint writes failed in a row; or ``model.safetensors`` /
+            ``summary.json`` could not be written (the message says what was saved).
         apexrl.runtime.actor.ActorError: an actor failed more often than ``max_actor_restarts``.
         LearnerError: too many consecutive non-finite updates.
     """
@@ -206,6 +207,7 @@ def train(config: ApexDQNConfig, algo: str = "apex-dqn", resume: str | None = No
     else:
         run_dir = run.run_dir or default_run_dir(algo, run.env_id, run.seed)
         prepare_run_dir(run_dir)
+    ckpts = CheckpointWriter(run_dir, run.keep_checkpoints, run.max_checkpoint_failures)  # cleans debris
     ray_runtime = None
     if run.backend == "ray":
         from apexrl.backends.ray_backend import RayRuntime
@@ -285,16 +287,12 @@ def train(config: ApexDQNConfig, algo: str = "apex-dqn", resume: str | None = No
                  "counters": counters, "limiter": {"inserted": limiter.inserted, "sampled": limiter.sampled},
                  "recent_returns": list(recent_returns), "eval_history": eval_history,
                  "learner": learner_meta, "replay": replay_meta}
-        try:
-            return save_checkpoint(run_dir, learner_steps, tensors, arrays, state, keep=run.keep_checkpoints)
+        try:  # a failed write (disk full, for example) is logged and counted, up to a bound
+            return ckpts.save(learner_steps, tensors, arrays, state)
         except ValueError as exc:  # NaN parameters: keep the previous checkpoint
             log.warning("checkpoint skipped: %s", exc)
-        except CheckpointError as exc:  # disk full, for example: the previous checkpoints are intact
-            checkpoint_errors.append(str(exc))
-            log.error("%s; training goes on, the previous checkpoints are intact", exc)
         return None
 
-    checkpoint_errors: list[str] = []
     signals: list[int] = stop_requests if stop_requests is not None else []
     old_handlers = {}
     if threading.current_thread() is threading.main_thread():
@@ -370,7 +368,7 @@ def train(config: ApexDQNConfig, algo: str = "apex-dqn", resume: str | None = No
                 row = _row(env_frames, env_steps, learner_steps, now - start, recent_returns, pending_eval,
                            (env_frames - last_log_frames) / (now - last_log),
                            (learner_steps - last_log_steps) / (now - last_log), len(replay), episodes,
-                           last_metrics, lr, restarts_before + source.restarts.total)
+                           last_metrics, lr, restarts_before + source.restarts.total, len(ckpts.errors))
                 logger.log(row, _scalars(row, last_metrics))
                 pending_eval = None
                 last_log, last_log_frames, last_log_steps = now, env_frames, learner_steps
@@ -405,6 +403,7 @@ def train(config: ApexDQNConfig, algo: str = "apex-dqn", resume: str | None = No
         name = signal.Signals(signals[0]).name
         return {"algo": algo, "env_id": run.env_id, "run_dir": run_dir, "interrupted": name,
                 "signal": int(signals[0]), "checkpoint": checkpoint_path, "env_frames": env_frames,
+                "checkpoint_error": ckpts.errors[-1] if ckpts.consecutive else None,
                 "learner_steps": learner_steps, "wall_s": train_wall, "actor_restarts": actor_restarts, **placement}
     final_returns = evaluate(learner.online, run.env_id, run.final_eval_episodes, epsilon=run.eval_epsilon,
                              seed=run.seed + 900_000, max_episode_steps=run.eval_max_episode_steps, **env_kwargs)
@@ -415,12 +414,10 @@ def train(config: ApexDQNConfig, algo: str = "apex-dqn", resume: str | None = No
     session_train_s = max(train_wall - c["train_wall_s"], 1e-9)
     row = _row(env_frames, env_steps, learner_steps, wall, recent_returns, final_eval,
                (env_frames - c["env_steps"] * fps) / session_train_s, (learner_steps - c["learner_steps"])
-               / session_train_s, len(replay), episodes, last_metrics, lr, actor_restarts)
+               / session_train_s, len(replay), episodes, last_metrics, lr, actor_restarts, len(ckpts.errors))
     logger.log(row, _scalars(row, last_metrics))
     logger.close()
-    if all(bool(torch.isfinite(p).all()) for p in learner.online.parameters()):
-        save_file({k: v.detach().contiguous() for k, v in learner.online.state_dict().items()},
-                  os.path.join(run_dir, "model.safetensors"))
+    finite = all(bool(torch.isfinite(p).all()) for p in learner.online.parameters())
     summary = {
         "algo": algo,
         "env_id": run.env_id,
@@ -448,12 +445,11 @@ def train(config: ApexDQNConfig, algo: str = "apex-dqn", resume: str | None = No
         "skipped_updates": learner.skipped_updates,
         "resumes": c["resumes"],
         "checkpoint": checkpoint_path,
-        "checkpoint_errors": checkpoint_errors,
+        "checkpoint_errors": ckpts.errors,
         "run_dir": run_dir,
     }
     summary.update(placement)
-    with open(os.path.join(run_dir, "summary.json"), "w") as f:
-        json.dump(summary, f, indent=2)
+    write_run_files(run_dir, learner.online.state_dict() if finite else None, summary, algo)  # CheckpointError
     return summary
 
 
@@ -469,7 +465,7 @@ def _mean(values: Any) -> float | None:
 
 def _row(env_frames: int, env_steps: int, learner_steps: int, wall: float, recent: Any,
          eval_return: float | None, fps: float, lps: float, replay_size: int, episodes: int,
-         metrics: dict[str, float], lr: float, actor_restarts: int = 0) -> dict[str, Any]:
+         metrics: dict[str, float], lr: float, actor_restarts: int = 0, checkpoint_errors: int = 0) -> dict[str, Any]:
     return {
         "env_frames": env_frames,
         "env_steps": env_steps,
@@ -486,6 +482,7 @@ def _row(env_frames: int, env_steps: int, learner_steps: int, wall: float, recen
         "q_mean": metrics.get("learner/q_mean"),
         "learning_rate": lr,
         "actor_restarts": actor_restarts,
+        "checkpoint_errors": checkpoint_errors,
     }
 
 
@@ -495,7 +492,8 @@ def _scalars(row: dict[str, Any], metrics: dict[str, float]) -> dict[str, float]
     for key, name in (("episode_return", "actor/episode_return"), ("eval_return", "eval/return"),
                       ("env_frames_per_s", "actor/env_frames_per_s"),
                       ("learner_steps_per_s", "learner/steps_per_s"), ("replay_size", "replay/size"),
-                      ("learning_rate", "learner/learning_rate"), ("actor_restarts", "actor/restarts")):
+                      ("learning_rate", "learner/learning_rate"), ("actor_restarts", "actor/restarts"),
+                      ("checkpoint_errors", "runtime/checkpoint_errors")):
         if row.get(key) is not None:
             out[name] = row[key]
     return out
