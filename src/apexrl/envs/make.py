@@ -505,8 +505,8 @@ class EnvSpecInfo:
         obs_shape: shape of one observation, e.g. ``(4, 84, 84)`` for Atari,
             ``(k, 10, 10)`` for MinAtar, ``(4,)`` for CartPole.
         obs_dtype: dtype of observations (``uint8`` for Atari and MinAtar, ``float32`` for
-            ``Box`` vector observations, the smallest integer dtype holding the indices for
-            ``Discrete``/``MultiDiscrete`` (FrozenLake: ``uint8``, Taxi: ``int16``), ``int8``
+            ``Box`` vector observations, ``int64`` for ``Discrete`` (FrozenLake, Taxi), the smallest
+            integer dtype holding the indices for ``MultiDiscrete``, ``int8``
             for ``MultiBinary``).
         action_space: the env's Gymnasium action space.
         num_actions: ``action_space.n`` if it is ``Discrete``, else None.

@@ -3,7 +3,8 @@
 Supported: :class:`~gymnasium.spaces.Box`, :class:`~gymnasium.spaces.Discrete`,
 :class:`~gymnasium.spaces.MultiDiscrete` and :class:`~gymnasium.spaces.MultiBinary`.
 Environments, actors, replay, checkpoints and exported policies keep the *compact* form of an
-observation (an integer index per component, in the smallest integer dtype that holds it);
+observation (an integer index per component: Gymnasium's int64 scalar for ``Discrete``, the smallest
+integer dtype that holds it for ``MultiDiscrete``);
 only the network turns it into its input (one-hot, float) — see :mod:`apexrl.nets.encoders`.
 ``Tuple``, ``Dict``, ``Text``, ``Graph``, ``Sequence`` and other spaces are refused with
 :func:`unsupported_space_message`, which names ``gymnasium.wrappers.FlattenObservation``.
