@@ -37,6 +37,7 @@ from apexrl.runtime.checkpoint import CheckpointError, load_latest, save_checkpo
 from apexrl.runtime.evaluator import evaluate
 from apexrl.runtime.learner import DQNLearner
 from apexrl.runtime.params import LocalParams, SharedParams
+from apexrl.runtime.seeding import first_generation
 
 log = logging.getLogger("apexrl")
 
@@ -254,7 +255,7 @@ def train(config: ApexDQNConfig, algo: str = "apex-dqn", resume: str | None = No
         params = SharedParams(learner.online, ctx)
     params.publish(learner.online)
     env_kwargs = env_kwargs_for(config, info)
-    generation = 1_000_000 * c["resumes"]  # resumed actors get new seeds and new replay streams
+    generation = first_generation(c["resumes"])  # resumed actors get new seeds and new replay streams
     if ray_runtime is not None:
         source: Any = ray_runtime.source(generation, env_steps * fps)
         evaluator: Any = ray_runtime.evaluator(env_kwargs)
