@@ -30,7 +30,7 @@ from safetensors.torch import save_file
 from apexrl.backends import LocalEvaluator, LocalSource, ProcessEvaluator, ProcessSource
 from apexrl.config import ApexDQNConfig, ReplayConfig, to_dict
 from apexrl.envs import EnvSpecInfo, check_env_id, env_info, require_discrete
-from apexrl.logging import MetricsLogger
+from apexrl.logging import MetricsLogger, cut_metrics_to_checkpoint
 from apexrl.replay import ArrayStorage, FrameStorage, PrioritizedReplay
 from apexrl.runtime.actor import env_kwargs_for, frames_per_step
 from apexrl.runtime.checkpoint import CheckpointError, load_latest, save_checkpoint
@@ -265,6 +265,8 @@ def train(config: ApexDQNConfig, algo: str = "apex-dqn", resume: str | None = No
     else:
         source = LocalSource(config, info, params, generation=generation, start_frames=env_steps * fps)
         evaluator = LocalEvaluator(config, learner.online, env_kwargs)
+    if checkpoint is not None:  # rows a killed run logged after its checkpoint go to a side file
+        cut_metrics_to_checkpoint(run_dir, env_steps * fps, learner_steps)
     logger = MetricsLogger(run_dir, tensorboard=run.tensorboard, append=checkpoint is not None,
                            progress_total=run.total_env_frames if run.progress else None)
 
@@ -364,7 +366,7 @@ def train(config: ApexDQNConfig, algo: str = "apex-dqn", resume: str | None = No
                 if run.stop_eval_return is not None and mean >= run.stop_eval_return:
                     stopped_early = True
             now = time.monotonic()
-            if now - last_log >= run.log_interval_s:
+            if now - last_log >= run.log_interval_s and env_frames > last_log_frames:  # no row without experience
                 row = _row(env_frames, env_steps, learner_steps, now - start, recent_returns, pending_eval,
                            (env_frames - last_log_frames) / (now - last_log),
                            (learner_steps - last_log_steps) / (now - last_log), len(replay), episodes,
