@@ -77,7 +77,8 @@ def test_frame_replay_round_trip_through_checkpoint_files(tmp_path, steps):
     np.testing.assert_array_equal(fa.frames[:nf], fb.frames[:nf])  # every stored frame
     for name in ("_prev_off", "_obs_gid", "_next_off", "_oldest_off", "_action", "_reward", "_discount",
                  "_stream_ids", "_stream_rows", "_ring_step", "_ring_gid", "_last_step", "_last_gid"):  # links, pointers, stream tables
-        np.testing.assert_array_equal(getattr(fa, name)[:len(getattr(fb, name))], getattr(fb, name), err_msg=name)
+        x, y = getattr(fa, name), getattr(fb, name)
+        np.testing.assert_array_equal(x[:len(y)], y, err_msg=name)
     _assert_same_replay(a, b)
     for _ in range(3):  # the sampling RNG continues identically
         sa, sb = a.sample(16), b.sample(16)
