@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal
 
 import tyro
 
+from apexrl.runtime.seeding import GENERATIONS_PER_RESUME
+
 
 _FLAGS = {"env_id": "--env", "num_actors": "--actors", "total_env_frames": "--frames",
           "checkpoint_every_min": "--checkpoint-every"}
@@ -43,7 +45,8 @@ class RunConfig:
     env_id: Annotated[str, tyro.conf.arg(name="env")] = "CartPole-v1"
     """Gymnasium id (CartPole-v1, MinAtar/Breakout-v1, ALE/Pong-v5, module:EnvId)."""
     seed: int = 0
-    """Seed of networks, replay sampling and environments (env i of actor j gets a distinct seed)."""
+    """Seed of networks, replay sampling and environments (``>= 0``; env i of actor j gets its own seed in
+    [0, 2**32), distinct across restarts and resumes: :func:`apexrl.runtime.seeding.derive_seeds`)."""
     total_env_frames: Annotated[int, tyro.conf.arg(name="frames")] = 100_000
     """Training budget in emulator frames (agent steps × frame skip)."""
     num_actors: Annotated[int, tyro.conf.arg(name="actors")] = 2
@@ -102,6 +105,7 @@ class RunConfig:
         _require(self.max_wall_s is None or self.max_wall_s > 0, "max_wall_s", self.max_wall_s, "must be > 0")
         _require(self.learner_threads >= 0, "learner_threads", self.learner_threads, "must be >= 0")
         _require(bool(self.env_id), "env_id", self.env_id, "must be a Gymnasium id")
+        _require(self.seed >= 0, "seed", self.seed, "must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -176,7 +180,8 @@ class ActorConfig:
         _positive(self, "envs_per_actor", "local_buffer_size", "param_update_period_frames", "queue_size")
         _require(0.0 <= self.repeat_action_probability <= 1.0, "repeat_action_probability",
                  self.repeat_action_probability, "must be in [0, 1]")
-        _require(self.max_actor_restarts >= 0, "max_actor_restarts", self.max_actor_restarts, "must be >= 0")
+        _require(0 <= self.max_actor_restarts < GENERATIONS_PER_RESUME, "max_actor_restarts", self.max_actor_restarts,
+                 f"must be in [0, {GENERATIONS_PER_RESUME}) (each restart takes a seed generation of the session)")
         _require(self.actor_timeout_s > 0, "actor_timeout_s", self.actor_timeout_s, "must be > 0")
 
 

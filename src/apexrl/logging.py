@@ -52,6 +52,8 @@ class MetricsLogger:
                  append: bool = False, log_interval_s: float = 5.0) -> None:
         path = os.path.join(run_dir, "metrics.csv")
         exists = append and os.path.exists(path)
+        if exists:
+            _upgrade_header(path)
         self._file = open(path, "a" if exists else "w", newline="")
         self._csv = csv.DictWriter(self._file, fieldnames=CSV_COLUMNS, extrasaction="ignore")
         if not exists:
@@ -220,3 +222,77 @@ def progress_line(row: dict[str, Any], total: int, elapsed_s: float, eta_s: floa
             f"{float(row.get('learner_steps_per_s') or 0.0):,.1f} updates/s | "
             f"return {'-' if ret is None else f'{float(ret):.1f}'} | eval {'-' if ev is None else f'{float(ev):.1f}'} | "
             f"elapsed {_clock(elapsed_s)} | ETA {_clock(eta_s)}")
+
+
+def _upgrade_header(path: str) -> None:
+    """Rewrite ``metrics.csv`` under today's :data:`CSV_COLUMNS` when it was written with other
+    columns (a run from an older version being resumed), so appended rows match the header;
+    old rows keep their values and get empty cells in new columns. Atomic (``os.replace``)."""
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        if tuple(reader.fieldnames or ()) == CSV_COLUMNS:
+            return
+        rows = list(reader)
+    tmp = path + ".tmp"
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def cut_metrics_to_checkpoint(run_dir: str, env_frames: int, learner_steps: int) -> str | None:
+    """Before a resume: move the rows of ``metrics.csv`` logged after the checkpoint to a side file.
+
+    A run killed (SIGKILL, power loss) after its last checkpoint has logged rows the resumed
+    run will log again from the checkpoint's counters; left in place, ``env_frames`` would go
+    back and the curve zigzag. Rows with ``env_frames > env_frames`` or ``learner_steps >
+    learner_steps`` are appended to ``metrics.after-ckpt-<learner_steps>.csv`` (same columns,
+    nothing is lost) and ``metrics.csv`` keeps the rows up to the checkpoint, rewritten
+    atomically (temporary file, ``os.replace``). The curve then has one row per point of the
+    resumed timeline.
+
+    Args:
+        run_dir: the run directory.
+        env_frames: the checkpoint's emulator frames (``env_steps`` × frame skip).
+        learner_steps: the checkpoint's learner steps.
+
+    Returns:
+        The side file's path, or ``None`` when no row was beyond the checkpoint (or there is no
+        ``metrics.csv``); then nothing is written.
+    """
+    path = os.path.join(run_dir, "metrics.csv")
+    if not os.path.exists(path):
+        return None
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        fields = reader.fieldnames or list(CSV_COLUMNS)
+        rows = list(reader)
+
+    def beyond(row: dict[str, str]) -> bool:
+        frames, steps = row.get("env_frames") or "0", row.get("learner_steps") or "0"
+        return int(float(frames)) > env_frames or int(float(steps)) > learner_steps
+
+    later = [r for r in rows if beyond(r)]
+    if not later:
+        return None
+    side = os.path.join(run_dir, f"metrics.after-ckpt-{learner_steps}.csv")
+    new = not os.path.exists(side)
+    with open(side, "a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+        if new:
+            writer.writeheader()
+        writer.writerows(later)
+        f.flush()
+        os.fsync(f.fileno())
+    tmp = path + ".tmp"
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(r for r in rows if not beyond(r))
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return side

@@ -89,10 +89,12 @@ def test_two_nodes_two_shards_actor_killed_and_restarted(cluster, tmp_path):
     assert min(nodes.values()) <= summary["replay_size"] <= 10_000
 
 
-def test_resume_on_another_cluster_restores_the_sharded_replay(cluster, tmp_path):
-    """A checkpoint written by the Ray backend resumes with the same shards on a new cluster."""
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "MinAtar/Breakout-v1"])
+def test_resume_on_another_cluster_restores_the_sharded_replay(cluster, tmp_path, env_id):
+    """A checkpoint written by the Ray backend resumes with the same shards on a new cluster; the
+    resumed actors run (MinAtar's RandomState refused the seeds of resumed actors: issue 19)."""
     c, _ = cluster
-    run = RunConfig(env_id="CartPole-v1", total_env_frames=2000, num_actors=2, backend="ray", ray_address=c.address,
+    run = RunConfig(env_id=env_id, total_env_frames=2000, num_actors=2, backend="ray", ray_address=c.address,
                     replay_shards=2, run_dir=str(tmp_path / "run"), progress=False, eval_interval_frames=0,
                     final_eval_episodes=2, log_interval_s=0.5)
     config = ApexDQNConfig(run=run, replay=ReplayConfig(replay_capacity=5000, learning_starts=300),
@@ -108,6 +110,7 @@ def test_resume_on_another_cluster_restores_the_sharded_replay(cluster, tmp_path
     assert not ray.is_initialized()  # the local instance it started is gone again
     assert second["resumes"] == 1 and second["env_frames"] >= 3000
     assert second["replay_size"] >= first["replay_size"]
+    assert first["actor_restarts"] == 0 and second["actor_restarts"] == 0
 
 
 def test_resume_with_another_number_of_shards_is_refused_before_anything_moves():

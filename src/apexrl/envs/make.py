@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -355,7 +356,7 @@ def make_env(
 def make_vector_env(
     env_id: str,
     num_envs: int,
-    seed: int | None,
+    seed: int | Sequence[int] | None,
     *,
     training: bool = True,
     context: str = "",
@@ -373,7 +374,9 @@ def make_vector_env(
     Args:
         env_id: see :func:`make_env`.
         num_envs: number of sub-envs, >= 1.
-        seed: sub-env ``i`` is made with seed ``seed + i`` (None: unseeded).
+        seed: sub-env ``i`` is made with seed ``seed + i``, or ``seed[i]`` when a sequence of
+            ``num_envs`` seeds is given (as :func:`apexrl.runtime.seeding.derive_seeds` makes);
+            None: unseeded.
         training: see :func:`make_env`.
         context: quoted in errors as ``"<context>, sub-env i"``.
         **kwargs: see :func:`make_env`.
@@ -387,10 +390,12 @@ def make_vector_env(
     if int(num_envs) < 1:
         raise ValueError(f"make_vector_env({env_id!r}): num_envs must be >= 1; got {num_envs}")
     check_env_id(env_id)
+    if seed is not None and not isinstance(seed, (int, np.integer)) and len(seed) != int(num_envs):
+        raise ValueError(f"make_vector_env({env_id!r}): {len(seed)} seeds for num_envs={num_envs}")
 
     def factory(i: int):
         sub_context = f"{context}, sub-env {i}" if context else f"sub-env {i}"
-        sub_seed = None if seed is None else int(seed) + i
+        sub_seed = None if seed is None else int(seed) + i if isinstance(seed, (int, np.integer)) else int(seed[i])
 
         def thunk() -> gym.Env:
             return make_env(env_id, sub_seed, training=training, context=sub_context, **kwargs)

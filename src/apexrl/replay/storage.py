@@ -50,6 +50,20 @@ def _restore(name: str, target: np.ndarray, saved: Any, rows: int | None = None)
                          f"got shape {a.shape} {a.dtype}")
 
 
+def _counter(state: dict[str, Any], name: str) -> int:
+    """A counter saved as a one-element integer array: 0-d as :meth:`FrameStorage.state_dict` makes
+    it, or shape ``(1,)`` as it comes back from a checkpoint (``np.ascontiguousarray`` makes 0-d
+    arrays 1-d before ``np.save``).
+
+    Raises:
+        ValueError: not exactly one integer ``>= 0``.
+    """
+    a = np.asarray(state[name])
+    if a.size != 1 or a.ndim > 1 or not np.issubdtype(a.dtype, np.integer) or int(a.reshape(-1)[0]) < 0:
+        raise ValueError(f"replay state {name!r}: expected one integer >= 0, got shape {a.shape} {a.dtype}")
+    return int(a.reshape(-1)[0])
+
+
 def _check_arrays(state: dict[str, Any], names: tuple[str, ...]) -> None:
     missing = [n for n in names if n not in state]
     if missing:
@@ -594,14 +608,14 @@ class FrameStorage:
         names = ("frames", "prev_off", "frames_written", "num_streams") + tuple(
             n[1:] for n in self._SLOT_FIELDS + self._STREAM_FIELDS)
         _check_arrays(state, names)
-        written = int(state["frames_written"])
+        written = _counter(state, "frames_written")
         nf = min(written, self.frame_capacity)
         filled = int(np.shape(state["action"])[0])
         _restore("frames", self.frames, state["frames"], nf)
         _restore("prev_off", self._prev_off, state["prev_off"], nf)
         for name in self._SLOT_FIELDS:
             _restore(name[1:], getattr(self, name), state[name[1:]], filled)
-        num_streams = int(state["num_streams"])
+        num_streams = _counter(state, "num_streams")
         rows = int(np.shape(state["ring_step"])[0])
         if np.shape(state["ring_step"])[1:] != (self.stream_window,) or num_streams > rows or \
                 np.shape(state["stream_ids"]) != (num_streams,):

@@ -21,6 +21,7 @@ from apexrl.envs import EnvSpecInfo, completed_episodes, final_observations, mak
 from apexrl.nets import build_dqn_network, reset_noise
 from apexrl.replay import NStepAdder, concat_items
 from apexrl.runtime.params import SharedParams
+from apexrl.runtime.seeding import derive_seeds, stream_offset
 from apexrl.types import FrameTransitions, Transitions
 
 
@@ -135,9 +136,11 @@ class Actor:
         index: this actor's index ``i`` in ``[0, num_actors)``; it sets ε_i and the env seeds.
         params: where the learner publishes parameters.
         epsilon: override of ε_i (the evaluator uses the evaluation ε).
-        generation: how many times this actor was started before (restarts, resumes); it changes
-            the environment and exploration seeds so a restarted actor does not replay the same
-            episodes. 0 gives the seeds of a fresh run.
+        generation: how many times this actor was started before (restarts, resumes: see
+            :func:`apexrl.runtime.seeding.first_generation`); with the run seed, the index and the
+            env it keys the environment and exploration seeds (:func:`apexrl.runtime.seeding.derive_seeds`)
+            and the replay stream ids, so a restarted actor does not replay the same episodes.
+            0 gives the seeds of a fresh run.
         start_frames: emulator frames this actor had already taken (continues an ε decay after a
             restart or resume).
         step_clock: optional shared array; ``step_clock[index]`` holds ``time.monotonic()`` while
@@ -157,10 +160,11 @@ class Actor:
         self.frames = int(start_frames)
         self.epsilon = self._epsilon_now()
         self._clock = step_clock
-        seed = run.seed * 1_000_003 + 10_007 * (index + 1) + 7_919_993 * generation
-        self.rng = np.random.default_rng(seed)
-        self.envs = make_vector_env(run.env_id, self.num_envs, seed, training=True, context=f"actor {index}",
-                                    **env_kwargs_for(config, info))
+        seeds = derive_seeds(run.seed, generation, index, self.num_envs, run.num_actors)
+        self.env_seeds = list(seeds.env_seeds)  # env i: its own seed in [0, 2**32)
+        self.rng = seeds.rng()
+        self.envs = make_vector_env(run.env_id, self.num_envs, self.env_seeds, training=True,
+                                    context=f"actor {index}", **env_kwargs_for(config, info))
         self.net = build_dqn_network(lcfg, info)
         self.noisy = lcfg.noisy
         if not self.noisy:
@@ -169,7 +173,7 @@ class Actor:
         self.param_version = params.pull(self.net)
         # every (generation, actor, env) is its own stream: a restarted actor's steps start again at 0
         self.adder = NStepAdder(self.num_envs, lcfg.n_step, lcfg.gamma, frame_stack=info.kind == "atari",
-                                stream_offset=(generation * run.num_actors + index) * self.num_envs)
+                                stream_offset=stream_offset(generation, index, self.num_envs))
         self.frames_per_step = frames_per_step(info.kind)
         self.buffer_size = acfg.local_buffer_size
         self.param_period = acfg.param_update_period_frames
@@ -180,7 +184,7 @@ class Actor:
         self._steps = 0
         self._episodes: list[tuple[float, int]] = []
         self._tick(True)
-        self.obs, _ = self.envs.reset(seed=seed)
+        self.obs, _ = self.envs.reset(seed=self.env_seeds)
         self._tick(False)
         self.q = self._forward(self.obs)
 

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from apexrl.envs import completed_episodes, make_vector_env
+from apexrl.runtime.seeding import derive_seeds
 
 
 def evaluate(network: nn.Module, env_id: str, episodes: int, *, epsilon: float = 0.001, seed: int = 0,
@@ -26,7 +27,11 @@ def evaluate(network: nn.Module, env_id: str, episodes: int, *, epsilon: float =
 
     Args:
         network: ``obs [B, *obs_shape] -> q [B, A]``.
-        env_id: Gymnasium id. seed: seeds env i with ``seed + i``.
+        env_id: Gymnasium id.
+        seed: ``>= 0``; env ``i`` of batch ``b`` (``max_parallel`` episodes each) gets
+            ``derive_seeds(seed, b, 0, n, role="eval").env_seeds[i]``, a value in ``[0, 2**32)``
+            (:func:`apexrl.runtime.seeding.derive_seeds`), and the ε-greedy RNG is that
+            function's sequence of batch 0.
 
     Returns: list of ``episodes`` floats (raw, unclipped episode returns).
     """
@@ -52,19 +57,19 @@ def periodic_evaluation(network: nn.Module, run: Any, index: int, env_kwargs: di
 def _evaluate(network: nn.Module, env_id: str, episodes: int, epsilon: float, seed: int, max_episode_steps: int,
               max_parallel: int, env_kwargs: dict[str, Any]) -> list[float]:
     returns: list[float] = []
-    rng = np.random.default_rng(seed)
+    rng = derive_seeds(seed, 0, 0, 1, role="eval").rng()
     remaining = episodes
     batch_index = 0
     while remaining > 0:
         n = min(max_parallel, remaining)
-        returns += _evaluate_batch(network, env_id, n, epsilon, seed + 7919 * batch_index, max_episode_steps,
-                                   rng, env_kwargs)
+        seeds = list(derive_seeds(seed, batch_index, 0, n, role="eval").env_seeds)
+        returns += _evaluate_batch(network, env_id, n, epsilon, seeds, max_episode_steps, rng, env_kwargs)
         remaining -= n
         batch_index += 1
     return returns
 
 
-def _evaluate_batch(network: nn.Module, env_id: str, n: int, epsilon: float, seed: int, max_steps: int,
+def _evaluate_batch(network: nn.Module, env_id: str, n: int, epsilon: float, seed: list[int], max_steps: int,
                     rng: np.random.Generator, env_kwargs: dict[str, Any]) -> list[float]:
     envs = make_vector_env(env_id, n, seed, training=False, context="evaluator", **env_kwargs)
     try:

@@ -29,7 +29,7 @@ import torch
 from apexrl.backends import LocalEvaluator, LocalSource, ProcessEvaluator, ProcessSource
 from apexrl.config import ApexDQNConfig, ReplayConfig, to_dict
 from apexrl.envs import EnvSpecInfo, check_env_id, env_info, require_discrete
-from apexrl.logging import MetricsLogger
+from apexrl.logging import MetricsLogger, cut_metrics_to_checkpoint
 from apexrl.replay import ArrayStorage, FrameStorage, PrioritizedReplay
 from apexrl.runtime.actor import env_kwargs_for, frames_per_step
 from apexrl.runtime.checkpoint import CheckpointWriter, load_latest, write_run_files
@@ -37,6 +37,7 @@ from apexrl.runtime.evaluator import evaluate
 from apexrl.runtime.header import announce_run
 from apexrl.runtime.learner import DQNLearner
 from apexrl.runtime.params import LocalParams, SharedParams
+from apexrl.runtime.seeding import first_generation
 
 log = logging.getLogger("apexrl")
 
@@ -258,7 +259,7 @@ def train(config: ApexDQNConfig, algo: str = "apex-dqn", resume: str | None = No
         params = SharedParams(learner.online, ctx)
     params.publish(learner.online)
     env_kwargs = env_kwargs_for(config, info)
-    generation = 1_000_000 * c["resumes"]  # resumed actors get new seeds and new replay streams
+    generation = first_generation(c["resumes"])  # resumed actors get new seeds and new replay streams
     if ray_runtime is not None:
         source: Any = ray_runtime.source(generation, env_steps * fps)
         evaluator: Any = ray_runtime.evaluator(env_kwargs)
@@ -268,6 +269,8 @@ def train(config: ApexDQNConfig, algo: str = "apex-dqn", resume: str | None = No
     else:
         source = LocalSource(config, info, params, generation=generation, start_frames=env_steps * fps)
         evaluator = LocalEvaluator(config, learner.online, env_kwargs)
+    if checkpoint is not None:  # rows a killed run logged after its checkpoint go to a side file
+        cut_metrics_to_checkpoint(run_dir, env_steps * fps, learner_steps)
     logger = MetricsLogger(run_dir, tensorboard=run.tensorboard, append=checkpoint is not None,
                            progress_total=run.total_env_frames if run.progress else None,
                            log_interval_s=run.log_interval_s)
@@ -364,7 +367,7 @@ def train(config: ApexDQNConfig, algo: str = "apex-dqn", resume: str | None = No
                 if run.stop_eval_return is not None and mean >= run.stop_eval_return:
                     stopped_early = True
             now = time.monotonic()
-            if now - last_log >= run.log_interval_s:
+            if now - last_log >= run.log_interval_s and env_frames > last_log_frames:  # no row without experience
                 row = _row(env_frames, env_steps, learner_steps, now - start, recent_returns, pending_eval,
                            (env_frames - last_log_frames) / (now - last_log),
                            (learner_steps - last_log_steps) / (now - last_log), len(replay), episodes,
