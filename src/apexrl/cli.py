@@ -347,6 +347,26 @@ def _run_export(args: ExportArgs) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------- viz (apexrl.viz, the viz extra)
+def _run_viz(run: Callable[[Any], int], args: Any) -> int:
+    from apexrl.viz import MissingVizDependency
+
+    try:
+        return run(args)
+    except (MissingVizDependency, FileNotFoundError, ValueError) as exc:
+        return _fail(str(exc))
+
+
+@command("plot", "plot RUN_DIR|GLOB ...", "learning curves: mean over seeds with a 95% bootstrap band (viz extra)")
+def parse_plot(argv: list[str]) -> Invocation:
+    """``apexrl plot RUN_DIR|GLOB ... [flags]`` -> an :class:`Invocation` whose ``args`` is a
+    :class:`apexrl.viz.commands.PlotArgs`."""
+    from apexrl.viz.commands import PlotArgs, run_plot
+
+    args = _tyro(PlotArgs, argv, "apexrl plot")
+    return Invocation("plot", args, lambda: _run_viz(run_plot, args))
+
+
 # ---------------------------------------------------------------------------- the tree
 def usage() -> str:
     """The text of ``apexrl --help``."""

@@ -1,0 +1,72 @@
+"""The flags of ``apexrl plot``, ``score``, ``video`` and ``inspect`` (tyro dataclasses) and what
+each command runs. Nothing heavy is imported here: :mod:`apexrl.cli` imports this module to
+parse, and the viz libraries are imported only when a command runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+import tyro
+
+from apexrl.logging import CSV_COLUMNS
+
+
+def _note(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------- plot
+@dataclass(frozen=True)
+class PlotArgs:
+    """Learning curves of runs, grouped by (algorithm, env) from each run's config.json: the mean over
+    seeds with a 95% bootstrap confidence band, one panel per env. Runs of different lengths are
+    aligned on a common grid and a group is drawn where at least --min-seeds of its runs cover it;
+    runs still in progress are read as far as they are."""
+
+    runs: Annotated[tuple[str, ...], tyro.conf.Positional, tyro.conf.arg(metavar="RUN_DIR|GLOB")]
+    """Run directories, directories of runs (runs/), glob patterns (quoted), or benchmark result .json files."""
+    x: Literal["env_frames", "env_steps", "wall_s", "learner_steps"] = "env_frames"
+    """Column of metrics.csv on the x axis."""
+    y: str = "eval_return"
+    """Column of metrics.csv on the y axis: eval_return (greedy evaluations), episode_return (training episodes), loss, q_mean, ..."""
+    out: str = "curves.png"
+    """Figure file: .png, .svg or .pdf."""
+    min_seeds: int = 0
+    """Draw a group's curve where at least this many of its runs cover the point (0: all of them)."""
+    points: int = 200
+    """Grid points per env."""
+    title: str | None = None
+    """Figure title."""
+
+    def __post_init__(self) -> None:
+        if not self.runs:
+            raise ValueError("apexrl plot needs at least one RUN_DIR or GLOB")
+        if self.y not in CSV_COLUMNS or self.y == self.x:
+            raise ValueError(f"invalid y={self.y!r} (--y): expected a metrics.csv column other than --x: "
+                             f"{', '.join(c for c in CSV_COLUMNS if c != self.x)}")
+        if not self.out.lower().endswith((".png", ".svg", ".pdf")):
+            raise ValueError(f"invalid out={self.out!r} (--out): the figure file must end in .png, .svg or .pdf")
+        if self.min_seeds < 0:
+            raise ValueError(f"invalid min_seeds={self.min_seeds} (--min-seeds): must be >= 0")
+        if self.points < 2:
+            raise ValueError(f"invalid points={self.points} (--points): must be >= 2")
+
+
+def run_plot(args: PlotArgs) -> int:
+    """Run ``apexrl plot``: draw the figure, print one line per group and the file written."""
+    from apexrl.viz.curves import describe, group_curves, plot_curves
+    from apexrl.viz.runs import find_runs, group_runs
+
+    runs = find_runs(args.runs)
+    curves = group_curves(runs, args.x, args.y, points=args.points, min_seeds=args.min_seeds)
+    counts = {key: len(group) for key, group in group_runs(runs).items()}
+    for line in describe(curves, args.x, counts):
+        _note(line)
+    plot_curves(curves, args.out, args.x, args.y, title=args.title)
+    print(json.dumps({"out": os.path.abspath(args.out), "runs": len(runs), "groups": len(curves)}))
+    return 0
