@@ -367,6 +367,17 @@ def parse_plot(argv: list[str]) -> Invocation:
     return Invocation("plot", args, lambda: _run_viz(run_plot, args))
 
 
+@command("score", "score RUN_DIR|GLOB ...",
+         "final scores: median, IQM, mean, optimality gap with bootstrap CIs (rliable; viz extra)")
+def parse_score(argv: list[str]) -> Invocation:
+    """``apexrl score RUN_DIR|GLOB ... [flags]`` -> an :class:`Invocation` whose ``args`` is a
+    :class:`apexrl.viz.commands.ScoreArgs`."""
+    from apexrl.viz.commands import ScoreArgs, run_score
+
+    args = _tyro(ScoreArgs, argv, "apexrl score")
+    return Invocation("score", args, lambda: _run_viz(run_score, args))
+
+
 # ---------------------------------------------------------------------------- the tree
 def usage() -> str:
     """The text of ``apexrl --help``."""

@@ -70,3 +70,50 @@ def run_plot(args: PlotArgs) -> int:
     plot_curves(curves, args.out, args.x, args.y, title=args.title)
     print(json.dumps({"out": os.path.abspath(args.out), "runs": len(runs), "groups": len(curves)}))
     return 0
+
+
+# ---------------------------------------------------------------------------- score
+@dataclass(frozen=True)
+class ScoreArgs:
+    """Per-task final scores and their aggregates over tasks and seeds, after rliable (Agarwal et al.
+    2021): median, interquartile mean (IQM), mean and optimality gap with 95% stratified-bootstrap
+    confidence intervals, and the probability of improvement between each two algorithms. A run's
+    score is its final evaluation, or the last evaluation in metrics.csv of a run that has not
+    finished. Prints the Markdown and writes OUT.json and OUT.md."""
+
+    runs: Annotated[tuple[str, ...], tyro.conf.Positional, tyro.conf.arg(metavar="RUN_DIR|GLOB")]
+    """Run directories, directories of runs (runs/), glob patterns (quoted), or benchmark result .json files."""
+    normalize: Literal["human", "random", "none"] = "human"
+    """human: (score - random) / (human - random), Atari games only; random: score - random-play score (Atari, MinAtar, classic control); none: raw returns."""
+    out: str = "scores"
+    """Output files without extension: OUT.json and OUT.md."""
+    reps: int = 2000
+    """Bootstrap resamples of the confidence intervals."""
+    seed: int = 0
+    """Seed of the bootstrap."""
+
+    def __post_init__(self) -> None:
+        if not self.runs:
+            raise ValueError("apexrl score needs at least one RUN_DIR or GLOB")
+        if self.reps < 1:
+            raise ValueError(f"invalid reps={self.reps} (--reps): must be >= 1")
+
+
+def run_score(args: ScoreArgs) -> int:
+    """Run ``apexrl score``: print the Markdown report and write it with its JSON."""
+    from apexrl.viz.runs import find_runs
+    from apexrl.viz.scores import final_score, markdown, score_report, write_report
+
+    runs = find_runs(args.runs)
+    scores = []
+    for run in runs:
+        score = final_score(run)
+        if score is None:
+            _note(f"{run.path}: no evaluation yet, left out")
+        else:
+            scores.append(score)
+    report = score_report(scores, args.normalize, reps=args.reps, seed=args.seed)
+    print(markdown(report))
+    json_path, md_path = write_report(report, args.out)
+    _note(f"wrote {json_path} and {md_path}")
+    return 0
