@@ -378,6 +378,16 @@ def parse_score(argv: list[str]) -> Invocation:
     return Invocation("score", args, lambda: _run_viz(run_score, args))
 
 
+@command("video", "video RUN_DIR", "MP4 videos of the run's policy, the return in each file name (viz extra)")
+def parse_video(argv: list[str]) -> Invocation:
+    """``apexrl video RUN_DIR [flags]`` -> an :class:`Invocation` whose ``args`` is a
+    :class:`apexrl.viz.commands.VideoArgs`."""
+    from apexrl.viz.commands import VideoArgs, run_video
+
+    args = _tyro(VideoArgs, argv, "apexrl video")
+    return Invocation("video", args, lambda: _run_viz(run_video, args))
+
+
 # ---------------------------------------------------------------------------- the tree
 def usage() -> str:
     """The text of ``apexrl --help``."""

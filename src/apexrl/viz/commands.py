@@ -117,3 +117,47 @@ def run_score(args: ScoreArgs) -> int:
     json_path, md_path = write_report(report, args.out)
     _note(f"wrote {json_path} and {md_path}")
     return 0
+
+
+# ---------------------------------------------------------------------------- video
+@dataclass(frozen=True)
+class VideoArgs:
+    """MP4 videos of a run's policy playing evaluation episodes (full games, raw rewards; Atari in full
+    colour), one file per episode named with its return: the run's final network, or the newest
+    complete checkpoint of a stopped run (the one used is named)."""
+
+    run_dir: tyro.conf.Positional[str]
+    """Run directory written by apexrl train."""
+    episodes: int = 1
+    """Episodes to record."""
+    out: str | None = None
+    """Directory of the videos (default: RUN_DIR/videos)."""
+    epsilon: float | None = None
+    """Probability of a random action (default: the run's evaluation epsilon)."""
+    seed: int = 12345
+    """Seed of the first episode's environment (episode k uses seed + k)."""
+    max_steps: int | None = None
+    """Cut an episode after this many agent steps (default: the run's evaluation cap)."""
+
+    def __post_init__(self) -> None:
+        if self.episodes <= 0:
+            raise ValueError(f"invalid episodes={self.episodes!r} (--episodes): must be > 0")
+        if self.epsilon is not None and not 0.0 <= self.epsilon <= 1.0:
+            raise ValueError(f"invalid epsilon={self.epsilon!r} (--epsilon): must be in [0, 1]")
+        if self.max_steps is not None and self.max_steps <= 0:
+            raise ValueError(f"invalid max_steps={self.max_steps!r} (--max-steps): must be > 0")
+
+
+def run_video(args: VideoArgs) -> int:
+    """Run ``apexrl video``: name the network used, write the videos, print where they are."""
+    from apexrl.runtime.policy import load_run_network_from
+    from apexrl.viz.video import record_videos
+
+    network, config, env_kwargs, chosen = load_run_network_from(args.run_dir)
+    _note(f"recording the {chosen.describe()}")
+    run = config.run
+    results = record_videos(network, run.env_id, args.episodes, args.out or os.path.join(args.run_dir, "videos"),
+                            epsilon=run.eval_epsilon if args.epsilon is None else args.epsilon, seed=args.seed,
+                            max_steps=args.max_steps or run.eval_max_episode_steps, env_kwargs=env_kwargs)
+    print(json.dumps({"run_dir": args.run_dir, "network": chosen.source, "videos": results}, indent=2))
+    return 0

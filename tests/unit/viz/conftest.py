@@ -35,3 +35,27 @@ def write_run(root, name, *, algo="apex-dqn", env_id="CartPole-v1", seed=0, rows
 @pytest.fixture
 def make_run(tmp_path):
     return lambda name, **kw: write_run(tmp_path, name, **kw)
+
+
+def write_network_run(root, name, *, env_id="MinAtar/Breakout-v1", preset="minatar", algo="apex-dqn", seed=0,
+                      learner=None):
+    """A run directory with a final model.safetensors of the run's real network (random weights,
+    torch seed ``seed``); ``learner``: DQNConfig fields to replace."""
+    import torch
+    from safetensors.torch import save_file
+
+    from apexrl.envs import env_info
+    from apexrl.nets import build_dqn_network
+
+    spec = ALGORITHMS[algo]
+    config = spec.presets[preset]()
+    config = dataclasses.replace(config, run=dataclasses.replace(config.run, env_id=env_id, seed=seed),
+                                 learner=dataclasses.replace(config.learner, **(learner or {})))
+    path = os.path.join(str(root), name)
+    os.makedirs(path, exist_ok=True)
+    with open(os.path.join(path, "config.json"), "w") as f:
+        json.dump({"algo": algo, "config": to_dict(config)}, f)
+    torch.manual_seed(seed)
+    network = build_dqn_network(config.learner, env_info(env_id))
+    save_file({k: v.contiguous() for k, v in network.state_dict().items()}, os.path.join(path, "model.safetensors"))
+    return path
