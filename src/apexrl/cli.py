@@ -388,6 +388,17 @@ def parse_video(argv: list[str]) -> Invocation:
     return Invocation("video", args, lambda: _run_viz(run_video, args))
 
 
+@command("inspect", "inspect RUN_DIR",
+         "values, saliency, t-SNE and filter figures of the run's network in inspect.html (viz extra)")
+def parse_inspect(argv: list[str]) -> Invocation:
+    """``apexrl inspect RUN_DIR [flags]`` -> an :class:`Invocation` whose ``args`` is an
+    :class:`apexrl.viz.commands.InspectArgs`."""
+    from apexrl.viz.commands import InspectArgs, run_inspect
+
+    args = _tyro(InspectArgs, argv, "apexrl inspect")
+    return Invocation("inspect", args, lambda: _run_viz(run_inspect, args))
+
+
 # ---------------------------------------------------------------------------- the tree
 def usage() -> str:
     """The text of ``apexrl --help``."""

@@ -161,3 +161,69 @@ def run_video(args: VideoArgs) -> int:
                             max_steps=args.max_steps or run.eval_max_episode_steps, env_kwargs=env_kwargs)
     print(json.dumps({"run_dir": args.run_dir, "network": chosen.source, "videos": results}, indent=2))
     return 0
+
+
+# ---------------------------------------------------------------------------- inspect
+@dataclass(frozen=True)
+class InspectArgs:
+    """Figures of what a run's network computes over evaluation episodes, linked from OUT/inspect.html:
+    values (V(s) and the chosen action's advantage per step, rewards marked), saliency (perturbation
+    saliency, Greydanus et al. 2018), tsne (t-SNE of the last hidden layer coloured by V(s)) and
+    filters (the first convolution layer). A view the network has no part for says so. Uses the
+    run's final network, or the newest complete checkpoint of a stopped run (the one used is named)."""
+
+    run_dir: tyro.conf.Positional[str]
+    """Run directory written by apexrl train."""
+    episodes: int = 1
+    """Episodes to play (values and saliency use the first; tsne pools all)."""
+    what: str = "values,saliency,tsne,filters"
+    """Comma-separated views: values, saliency, tsne, filters."""
+    out: str | None = None
+    """Directory of the figures and inspect.html (default: RUN_DIR/inspect)."""
+    epsilon: float | None = None
+    """Probability of a random action (default: the run's evaluation epsilon)."""
+    seed: int = 12345
+    """Seed of the first episode's environment (episode k uses seed + k) and of t-SNE."""
+    max_steps: int | None = None
+    """Cut an episode after this many agent steps (default: the run's evaluation cap)."""
+    tsne_states: int = 2000
+    """At most this many visited states in the t-SNE (evenly subsampled)."""
+    saliency_frames: int = 4
+    """Frames of the first episode with a saliency map."""
+
+    def __post_init__(self) -> None:
+        from apexrl.viz.inspect import VIEWS
+
+        if self.episodes <= 0:
+            raise ValueError(f"invalid episodes={self.episodes!r} (--episodes): must be > 0")
+        views = [w.strip() for w in self.what.split(",") if w.strip()]
+        if not views or any(w not in VIEWS for w in views):
+            raise ValueError(f"invalid what={self.what!r} (--what): comma-separated views of {', '.join(VIEWS)}")
+        if self.epsilon is not None and not 0.0 <= self.epsilon <= 1.0:
+            raise ValueError(f"invalid epsilon={self.epsilon!r} (--epsilon): must be in [0, 1]")
+        for name in ("max_steps", "tsne_states", "saliency_frames"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ValueError(f"invalid {name}={value!r} (--{name.replace('_', '-')}): must be > 0")
+
+
+def run_inspect(args: InspectArgs) -> int:
+    """Run ``apexrl inspect``: name the network used, write the views and inspect.html."""
+    from apexrl.runtime.policy import load_run_network_from
+    from apexrl.viz.inspect import inspect_network
+
+    network, config, env_kwargs, chosen = load_run_network_from(args.run_dir)
+    _note(f"inspecting the {chosen.describe()}")
+    run = config.run
+    out = args.out or os.path.join(args.run_dir, "inspect")
+    views, page = inspect_network(
+        network, run.env_id, out, what=[w.strip() for w in args.what.split(",") if w.strip()],
+        episodes=args.episodes, epsilon=run.eval_epsilon if args.epsilon is None else args.epsilon, seed=args.seed,
+        max_steps=args.max_steps or run.eval_max_episode_steps, env_kwargs=env_kwargs, tsne_states=args.tsne_states,
+        saliency_frames=args.saliency_frames, header={"run": args.run_dir, "network": chosen.describe()})
+    for view in views:
+        if view.missing:
+            _note(f"{view.name}: not available: {view.missing}")
+    print(json.dumps({"html": page, "network": chosen.source,
+                      "views": {v.name: v.path or f"not available: {v.missing}" for v in views}}, indent=2))
+    return 0
