@@ -9,7 +9,8 @@
   overlaid on the environment's pictures; needs image observations.
 * **tsne**: a t-SNE embedding (van der Maaten & Hinton 2008, scikit-learn's ``TSNE``) of the last
   shared hidden layer (the torso's output) over the visited states, coloured by V(s) (as above),
-  with a few frames shown beside their points (Mnih et al. 2015, Fig. 4).
+  with the frames of the four states at the map's edges shown beside their points (as Mnih et al.
+  2015, Fig. 4).
 * **filters**: the first convolution layer's weights as an image grid (one column per filter, one
   row per input channel); needs a convolution layer.
 
@@ -194,11 +195,15 @@ def plot_tsne(network: nn.Module, episodes: Sequence[Episode], out: str, *, max_
     points = ax.scatter(embedding[:, 0], embedding[:, 1], c=v, cmap="viridis", s=8)
     fig.colorbar(points, ax=ax, label="V(s)" + (" (value stream)" if how == "dueling streams" else " = max_a Q"))
     if frames[0] is not None and thumbnails > 0:
-        for i in np.linspace(0, len(keep) - 1, thumbnails).astype(int):
+        center = embedding.mean(axis=0)
+        extremes = [embedding[:, 0].argmin(), embedding[:, 0].argmax(), embedding[:, 1].argmin(),
+                    embedding[:, 1].argmax()]  # states at the edges of the map, far apart
+        for i in list(dict.fromkeys(int(e) for e in extremes))[:thumbnails]:
             picture = frames[keep[i]]
             zoom = 48.0 / max(picture.shape[:2])
+            direction = np.sign(embedding[i] - center)
             box = offsetbox.AnnotationBbox(offsetbox.OffsetImage(picture, zoom=zoom), embedding[i],
-                                           xybox=(40.0, 40.0), boxcoords="offset points", pad=0.2,
+                                           xybox=tuple(-45.0 * direction), boxcoords="offset points", pad=0.2,
                                            arrowprops={"arrowstyle": "->", "color": "gray"})
             ax.add_artist(box)
     ax.set_title(f"t-SNE of the last hidden layer, {len(keep)} states")

@@ -250,8 +250,12 @@ def markdown(report: dict[str, Any]) -> str:
         for p in report["probability_of_improvement"]:
             lines.append(f"| P({p['x']} > {p['y']}) | {len(p['tasks'])} | {p['value']:.3f} "
                          f"[{p['ci'][0]:.3f}, {p['ci'][1]:.3f}] |")
-    if report["notes"]:
-        lines += ["", *[f"- {n}" for n in report["notes"]]]
+    notes = list(report["notes"])
+    if how != "human":
+        notes.append("the optimality gap measures the distance below 1 (human level): it means something with "
+                     "--normalize human only")
+    if notes:
+        lines += ["", *[f"- {n}" for n in notes]]
     return "\n".join(lines) + "\n"
 
 
