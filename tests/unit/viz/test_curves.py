@@ -94,3 +94,12 @@ def test_apexrl_plot_errors_name_the_flag_or_the_pattern(tmp_path, capsys):
 def test_a_missing_viz_library_says_how_to_install_it():
     with pytest.raises(MissingVizDependency, match=r"apexrl plot needs no_such_viz_lib.*pip install -e '\.\[viz\]'"):
         require("no_such_viz_lib", "apexrl plot")
+
+
+def test_a_resumed_runs_side_files_are_ignored(make_run, tmp_path):
+    run = make_run("resumed", rows=_rows([0, 1000, 2000], [1.0, 2.0, 3.0]))
+    with open(f"{run}/metrics.after-ckpt-000000000100.csv", "w") as f:  # rows a resume set aside
+        f.write("env_frames,eval_return\n1500,-100\n")
+    (only,) = find_runs([str(tmp_path)])
+    xs, ys = only.curve("env_frames", "eval_return")
+    assert xs.tolist() == [0, 1000, 2000] and ys.tolist() == [1.0, 2.0, 3.0]

@@ -76,3 +76,17 @@ def test_inspect_of_an_mlp_agent_says_which_views_it_lacks(tmp_path, capsys):
 def test_inspect_rejects_unknown_views():
     with pytest.raises(SystemExit):
         parse(["inspect", "RUN", "--what", "values,colours"])
+
+
+def test_values_of_a_c51_network_are_the_means_of_its_distributions():
+    torch.manual_seed(0)
+    info = env_info("MinAtar/Breakout-v1")
+    obs = (np.random.default_rng(1).random((5, *info.obs_shape)) > 0.7).astype(np.uint8)
+    actions = np.array([1, 0, 2, 1, 0])
+    net = build_dqn_network(DQNConfig(hidden_sizes=(32,), dueling=True, distributional=True), info).eval()
+    v, adv, how = value_decomposition(net, obs, actions)
+    with torch.no_grad():
+        means = (net.dist(torch.from_numpy(obs)) * net.support).sum(-1).double().numpy()  # [B, A]
+    assert how == "max_a Q"
+    np.testing.assert_allclose(v, means.max(axis=1), rtol=1e-5)
+    np.testing.assert_allclose(adv, means[np.arange(5), actions] - means.max(axis=1), atol=1e-5)
