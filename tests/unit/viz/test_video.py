@@ -40,3 +40,16 @@ def test_minatar_frames_are_enlarged_colour_pictures():
     frame = rgb_frame(env)
     assert frame.shape == (160, 160, 3) and frame.dtype == np.uint8 and frame.max() > 0
     env.close()
+
+
+def test_atari_videos_are_the_full_colour_screen(tmp_path, capsys):
+    import imageio.v2 as iio
+
+    run = write_network_run(tmp_path, "pong", env_id="ALE/Pong-v5", preset="atari")
+    assert parse(["video", run, "--max-steps", "12", "--out", str(tmp_path / "v")]).run() == 0
+    (video,) = json.loads(capsys.readouterr().out)["videos"]
+    assert video["length"] == 12 and video["fps"] == 15.0  # 60 Hz / frame skip 4
+    frames = [f for f in iio.get_reader(video["path"], format="ffmpeg")]  # list() asks len(): inf
+    assert len(frames) == 12
+    assert frames[0].shape == (210, 160, 3)  # the ALE screen, not the 84x84 input
+    assert np.abs(frames[0][..., 0].astype(int) - frames[0][..., 2]).max() > 30  # colour, not gray
