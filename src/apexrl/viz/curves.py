@@ -105,7 +105,8 @@ def group_curves(runs: Sequence[Run], x: str, y: str, *, points: int = 200, min_
     """One :class:`GroupCurve` per ``(algo, env_id)`` group.
 
     The grid of an environment spans from the smallest first ``x`` to the largest last ``x`` of its
-    runs in ``points`` evenly spaced points. ``min_seeds`` 0 means all runs of the group.
+    runs in ``points`` evenly spaced points, plus the last ``x`` of each run of the group (so a curve
+    ends where its runs end). ``min_seeds`` 0 means all runs of the group.
 
     Raises:
         ValueError: a run lacks the ``x`` or ``y`` column; ``points < 2``; ``min_seeds < 0``.
@@ -126,6 +127,7 @@ def group_curves(runs: Sequence[Run], x: str, y: str, *, points: int = 200, min_
     for (algo, env_id), cs in curves.items():
         lo, hi = spans.get(env_id, (0.0, 1.0))
         grid = np.linspace(lo, hi, points) if hi > lo else np.asarray([lo])
+        grid = np.union1d(grid, [xs[-1] for xs, _ in cs if len(xs)])  # each curve reaches its own end
         values = align(cs, grid)
         count = np.isfinite(values).sum(axis=0)
         need = len(cs) if min_seeds == 0 else min(min_seeds, len(cs))
