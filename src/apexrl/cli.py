@@ -358,6 +358,58 @@ def _run_export(args: ExportArgs) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------- viz (apexrl.viz, the viz extra)
+def _run_viz(run: Callable[[Any], int], args: Any) -> int:
+    from apexrl.viz import MissingVizDependency
+
+    try:
+        return run(args)
+    except (MissingVizDependency, FileNotFoundError, ValueError) as exc:
+        return _fail(str(exc))
+
+
+@command("plot", "plot RUN_DIR|GLOB ...", "learning curves: mean over seeds with a 95% bootstrap band (viz extra)")
+def parse_plot(argv: list[str]) -> Invocation:
+    """``apexrl plot RUN_DIR|GLOB ... [flags]`` -> an :class:`Invocation` whose ``args`` is a
+    :class:`apexrl.viz.commands.PlotArgs`."""
+    from apexrl.viz.commands import PlotArgs, run_plot
+
+    args = _tyro(PlotArgs, argv, "apexrl plot")
+    return Invocation("plot", args, lambda: _run_viz(run_plot, args))
+
+
+@command("score", "score RUN_DIR|GLOB ...",
+         "final scores: median, IQM, mean, optimality gap with bootstrap CIs (rliable; viz extra)")
+def parse_score(argv: list[str]) -> Invocation:
+    """``apexrl score RUN_DIR|GLOB ... [flags]`` -> an :class:`Invocation` whose ``args`` is a
+    :class:`apexrl.viz.commands.ScoreArgs`."""
+    from apexrl.viz.commands import ScoreArgs, run_score
+
+    args = _tyro(ScoreArgs, argv, "apexrl score")
+    return Invocation("score", args, lambda: _run_viz(run_score, args))
+
+
+@command("video", "video RUN_DIR", "MP4 videos of the run's policy, the return in each file name (viz extra)")
+def parse_video(argv: list[str]) -> Invocation:
+    """``apexrl video RUN_DIR [flags]`` -> an :class:`Invocation` whose ``args`` is a
+    :class:`apexrl.viz.commands.VideoArgs`."""
+    from apexrl.viz.commands import VideoArgs, run_video
+
+    args = _tyro(VideoArgs, argv, "apexrl video")
+    return Invocation("video", args, lambda: _run_viz(run_video, args))
+
+
+@command("inspect", "inspect RUN_DIR",
+         "values, saliency, t-SNE and filter figures of the run's network in inspect.html (viz extra)")
+def parse_inspect(argv: list[str]) -> Invocation:
+    """``apexrl inspect RUN_DIR [flags]`` -> an :class:`Invocation` whose ``args`` is an
+    :class:`apexrl.viz.commands.InspectArgs`."""
+    from apexrl.viz.commands import InspectArgs, run_inspect
+
+    args = _tyro(InspectArgs, argv, "apexrl inspect")
+    return Invocation("inspect", args, lambda: _run_viz(run_inspect, args))
+
+
 # ---------------------------------------------------------------------------- the tree
 def usage() -> str:
     """The text of ``apexrl --help``."""

@@ -166,12 +166,12 @@ def test_errors_name_what_is_wrong(capsys):
         parse(["train", "apex-dqn", "--batch-size", "-4"])
     assert exc.value.code == 2
     assert "invalid batch_size=-4 (--batch-size): must be > 0" in " ".join(capsys.readouterr().err.split())
-    with pytest.raises(UsageError, match="unknown command 'plot'"):
-        parse(["plot"])
+    with pytest.raises(UsageError, match="unknown command 'plto'"):
+        parse(["plto"])
     with pytest.raises(SystemExit) as exc:  # tyro's own error for an unknown flag
         parse(["train", "apex-dqn", "--no-such-flag", "1"])
     assert exc.value.code == 2
-    assert list(COMMANDS) == ["train", "eval", "export"]
+    assert list(COMMANDS) == ["train", "eval", "export", "plot", "score", "video", "inspect"]
 
 
 @pytest.mark.parametrize("argv", [["train", algo, "--help"] for algo in ALGORITHMS]
