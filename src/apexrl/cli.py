@@ -368,46 +368,36 @@ def _run_viz(run: Callable[[Any], int], args: Any) -> int:
         return _fail(str(exc))
 
 
-@command("plot", "plot RUN_DIR|GLOB ...", "learning curves: mean over seeds with a 95% bootstrap band (viz extra)")
-def parse_plot(argv: list[str]) -> Invocation:
-    """``apexrl plot RUN_DIR|GLOB ... [flags]`` -> an :class:`Invocation` whose ``args`` is a
-    :class:`apexrl.viz.commands.PlotArgs`."""
-    from apexrl.viz.commands import PlotArgs, run_plot
-
-    args = _tyro(PlotArgs, argv, "apexrl plot")
-    return Invocation("plot", args, lambda: _run_viz(run_plot, args))
-
-
-@command("score", "score RUN_DIR|GLOB ...",
-         "final scores: median, IQM, mean, optimality gap with bootstrap CIs (rliable; viz extra)")
-def parse_score(argv: list[str]) -> Invocation:
-    """``apexrl score RUN_DIR|GLOB ... [flags]`` -> an :class:`Invocation` whose ``args`` is a
-    :class:`apexrl.viz.commands.ScoreArgs`."""
-    from apexrl.viz.commands import ScoreArgs, run_score
-
-    args = _tyro(ScoreArgs, argv, "apexrl score")
-    return Invocation("score", args, lambda: _run_viz(run_score, args))
+_VIZ_COMMANDS = (
+    ("plot", "plot RUN_DIR|GLOB ...", "learning curves: mean over seeds with a 95% bootstrap band (viz extra)",
+     "PlotArgs", "run_plot"),
+    ("score", "score RUN_DIR|GLOB ...",
+     "final scores: median, IQM, mean, optimality gap with bootstrap CIs (rliable; viz extra)",
+     "ScoreArgs", "run_score"),
+    ("video", "video RUN_DIR", "MP4 videos of the run's policy, the return in each file name (viz extra)",
+     "VideoArgs", "run_video"),
+    ("inspect", "inspect RUN_DIR",
+     "values, saliency, t-SNE and filter figures of the run's network in inspect.html (viz extra)",
+     "InspectArgs", "run_inspect"),
+)
+"""(command, usage, summary, flags dataclass, runner) of the viz commands, both names in
+:mod:`apexrl.viz.commands` (imported only when the command is parsed)."""
 
 
-@command("video", "video RUN_DIR", "MP4 videos of the run's policy, the return in each file name (viz extra)")
-def parse_video(argv: list[str]) -> Invocation:
-    """``apexrl video RUN_DIR [flags]`` -> an :class:`Invocation` whose ``args`` is a
-    :class:`apexrl.viz.commands.VideoArgs`."""
-    from apexrl.viz.commands import VideoArgs, run_video
+def _viz_parser(name: str, args_class: str, runner: str) -> Callable[[list[str]], Invocation]:
+    def parse_viz(argv: list[str]) -> Invocation:
+        from apexrl.viz import commands
 
-    args = _tyro(VideoArgs, argv, "apexrl video")
-    return Invocation("video", args, lambda: _run_viz(run_video, args))
+        args = _tyro(getattr(commands, args_class), argv, f"apexrl {name}")
+        return Invocation(name, args, lambda: _run_viz(getattr(commands, runner), args))
+
+    parse_viz.__doc__ = (f"``apexrl {name} ...`` -> an :class:`Invocation` whose ``args`` is a "
+                         f":class:`apexrl.viz.commands.{args_class}`.")
+    return parse_viz
 
 
-@command("inspect", "inspect RUN_DIR",
-         "values, saliency, t-SNE and filter figures of the run's network in inspect.html (viz extra)")
-def parse_inspect(argv: list[str]) -> Invocation:
-    """``apexrl inspect RUN_DIR [flags]`` -> an :class:`Invocation` whose ``args`` is an
-    :class:`apexrl.viz.commands.InspectArgs`."""
-    from apexrl.viz.commands import InspectArgs, run_inspect
-
-    args = _tyro(InspectArgs, argv, "apexrl inspect")
-    return Invocation("inspect", args, lambda: _run_viz(run_inspect, args))
+for _name, _usage, _summary, _args_class, _runner in _VIZ_COMMANDS:
+    command(_name, _usage, _summary)(_viz_parser(_name, _args_class, _runner))
 
 
 # ---------------------------------------------------------------------------- the tree

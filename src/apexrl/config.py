@@ -45,8 +45,8 @@ class RunConfig:
     env_id: Annotated[str, tyro.conf.arg(name="env")] = "CartPole-v1"
     """Gymnasium id (CartPole-v1, MinAtar/Breakout-v1, ALE/Pong-v5, module:EnvId)."""
     seed: int = 0
-    """Seed of networks, replay sampling and environments (``>= 0``; env i of actor j gets its own seed in
-    [0, 2**32), distinct across restarts and resumes: :func:`apexrl.runtime.seeding.derive_seeds`)."""
+    """Seed of networks, replay sampling and environments (>= 0); env i of actor j gets its own seed in
+    [0, 2**32), distinct across restarts and resumes (apexrl.runtime.seeding.derive_seeds)."""
     total_env_frames: Annotated[int, tyro.conf.arg(name="frames")] = 100_000
     """Training budget in emulator frames (agent steps × frame skip)."""
     num_actors: Annotated[int, tyro.conf.arg(name="actors")] = 2
@@ -91,7 +91,7 @@ class RunConfig:
     """Include the replay (items and priorities) in checkpoints, so a resume continues with it."""
     max_checkpoint_failures: int = 3
     """Failed checkpoint writes in a row (disk full, I/O errors) that stop the run; fewer are logged,
-    counted (``checkpoint_errors``) and training goes on with the previous checkpoints intact."""
+    counted (the checkpoint_errors column) and training goes on with the previous checkpoints intact."""
 
     def __post_init__(self) -> None:
         _require(self.checkpoint_every_min >= 0, "checkpoint_every_min", self.checkpoint_every_min, "must be >= 0")
