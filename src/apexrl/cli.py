@@ -250,6 +250,12 @@ def _run_train(args: TrainArgs) -> int:
     except RuntimeError as exc:
         _err.print(f"[bold red]training stopped:[/] {exc}", highlight=False)
         return 1
+    return _report_train(algo, summary)
+
+
+def _report_train(algo: str, summary: dict[str, Any]) -> int:
+    """Print what a training run returned (the summary's key figures, or where an interrupted run
+    was saved and how to continue it); returns the exit code (0, or 128 + the signal)."""
     if summary.get("interrupted"):
         where = summary["checkpoint"] or "no checkpoint (parameters were not finite)"
         if summary.get("checkpoint_error"):  # the save at the signal failed; an older one may exist

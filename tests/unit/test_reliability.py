@@ -266,10 +266,8 @@ def test_truncated_message_from_a_dead_actor_is_dropped_whole():
 
 def test_failed_checkpoint_at_a_signal_is_reported_not_claimed_saved(tmp_path, monkeypatch, capsys):
     import signal
-    import types
-
     import apexrl.runtime.checkpoint as ckpt_module
-    from apexrl.cli import _run
+    from apexrl.cli import _report_train
 
     calls = []
     monkeypatch.setattr(ckpt_module, "save_file", _failing_save_file({1}, calls))
@@ -277,7 +275,7 @@ def test_failed_checkpoint_at_a_signal_is_reported_not_claimed_saved(tmp_path, m
     summary = train(config, stop_requests=[signal.SIGTERM])  # stops at once; its only save fails
     assert len(calls) == 1 and summary["interrupted"] == "SIGTERM" and summary["checkpoint"] is None
     assert "No space left on device" in summary["checkpoint_error"]
-    code = _run(types.SimpleNamespace(train=lambda config, resume=None: summary), "apex-dqn", config)
+    code = _report_train("apex-dqn", summary)
     err = " ".join(capsys.readouterr().err.split())
     assert code == 128 + signal.SIGTERM
     assert "saved nothing (could not write checkpoint" in err and "newest good checkpoint: none" in err
