@@ -101,7 +101,9 @@ def test_resume_on_another_cluster_restores_the_sharded_replay(cluster, tmp_path
                            learner=DQNConfig(batch_size=32, hidden_sizes=(16,)))
     with local_only():
         first = apex_dqn.train(config)
-    assert first["replay_size"] >= 2000
+    # every step became a transition except the n-step tails (n - 1 = 2 per env) and the local
+    # buffers (< 50 each) of the 2 actors still unsent at the end: seen 1,959 of 2,000 once
+    assert first["replay_size"] >= first["env_frames"] - 2 * (2 + 50) > 0
     # the resume runs on a fresh local instance (another "cluster"); shards are refilled from the files
     import dataclasses
 
