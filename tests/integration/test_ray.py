@@ -89,7 +89,10 @@ def test_two_nodes_two_shards_actor_killed_and_restarted(cluster, tmp_path):
     assert min(nodes.values()) <= summary["replay_size"] <= 10_000
 
 
-@pytest.mark.parametrize("env_id", ["CartPole-v1", "MinAtar/Breakout-v1"])
+# MinAtar resumes on Ray too (issue 19: its RandomState refused resumed actors' seeds); that run
+# takes two minutes here, so the suite keeps CartPole and the seeds are tested for every family
+# in tests/unit/test_seeding.py and tests/integration/test_resume_families.py
+@pytest.mark.parametrize("env_id", ["CartPole-v1"])
 def test_resume_on_another_cluster_restores_the_sharded_replay(cluster, tmp_path, env_id):
     """A checkpoint written by the Ray backend resumes with the same shards on a new cluster; the
     resumed actors run (MinAtar's RandomState refused the seeds of resumed actors: issue 19)."""
