@@ -12,18 +12,21 @@ import pytest
 from apexrl.algos import ALGORITHMS
 from apexrl.cli import COMMANDS, EvalArgs, ExportArgs, TrainArgs, UsageError, parse, plain_text
 from apexrl.config import ApexDQNConfig, flag_name, to_dict
+from apexrl.viz.commands import InspectArgs, PlotArgs, ScoreArgs, VideoArgs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+VIZ = {"plot": PlotArgs, "score": ScoreArgs, "video": VideoArgs, "inspect": InspectArgs}
 
 
 def doc_command_lines():
-    """Every ``apexrl train|eval|export ...`` line of README.md and docs/*.md (continuations
+    """Every ``apexrl COMMAND ...`` line (train, eval, export, plot, score, video, inspect) of
+    README.md and docs/*.md (continuations
     joined, comments and prose after the command dropped)."""
     lines = []
     for path in [os.path.join(ROOT, "README.md"), *sorted(glob.glob(os.path.join(ROOT, "docs", "*.md")))]:
         text = re.sub(r"\\\n\s*", " ", open(path).read())
         for line in text.splitlines():
-            for m in re.finditer(r"apexrl (?:train|eval|export)\b[^`|#\n]*", line):
+            for m in re.finditer(r"apexrl (?:train|eval|export|plot|score|video|inspect)\b[^`|#\n]*", line):
                 cmd = m.group(0).strip()
                 if cmd.split()[:2] == ["apexrl", "train"] and (len(cmd.split()) < 3 or cmd.split()[2] == "ALGO"):
                     continue  # "apexrl train ALGO" names the pattern, not a command line
@@ -36,7 +39,7 @@ DOC_LINES = doc_command_lines()
 
 def test_the_docs_have_command_lines():
     assert len(DOC_LINES) >= 20
-    assert {c.split()[1] for _, c in DOC_LINES} == {"train", "eval", "export"}
+    assert {c.split()[1] for _, c in DOC_LINES} == {"train", "eval", "export", *VIZ}
 
 
 def _fields():
@@ -75,6 +78,9 @@ def test_every_documented_command_line_parses(tmp_path, where, line):
         return
     inv = parse(words)
     assert inv.command == words[0]
+    if words[0] in VIZ:
+        assert isinstance(inv.args, VIZ[words[0]])
+        return
     if words[0] == "eval":
         assert isinstance(inv.args, EvalArgs) and inv.args.run_dir == words[1]
         return
@@ -175,13 +181,14 @@ def test_errors_name_what_is_wrong(capsys):
 
 
 @pytest.mark.parametrize("argv", [["train", algo, "--help"] for algo in ALGORITHMS]
-                         + [["eval", "--help"], ["export", "--help"]])
+                         + [["eval", "--help"], ["export", "--help"]] + [[name, "--help"] for name in VIZ])
 def test_help_has_no_restructuredtext_markup(capsys, argv):
     with pytest.raises(SystemExit) as exc:
         parse(argv)
     assert exc.value.code == 0
     out = capsys.readouterr().out
-    assert "--frames" in out if argv[0] == "train" else "RUN_DIR" in out or "run" in out
+    assert "--frames" in out if argv[0] == "train" else "--out" in out if argv[0] in VIZ else \
+        "RUN_DIR" in out or "run" in out
     assert "``" not in out and ":class:" not in out and ":mod:" not in out
 
 
