@@ -233,9 +233,15 @@ def _upgrade_header(path: str) -> None:
         if tuple(reader.fieldnames or ()) == CSV_COLUMNS:
             return
         rows = list(reader)
+    _rewrite_csv(path, CSV_COLUMNS, rows)
+
+
+def _rewrite_csv(path: str, fields: Any, rows: Any) -> None:
+    """Replace the CSV file ``path`` with ``rows`` under the header ``fields``, atomically (a
+    temporary file, fsynced, then ``os.replace``): a crash leaves the old file or the new one."""
     tmp = path + ".tmp"
     with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+        writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
         f.flush()
@@ -287,12 +293,5 @@ def cut_metrics_to_checkpoint(run_dir: str, env_frames: int, learner_steps: int)
         writer.writerows(later)
         f.flush()
         os.fsync(f.fileno())
-    tmp = path + ".tmp"
-    with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(r for r in rows if not beyond(r))
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    _rewrite_csv(path, fields, [r for r in rows if not beyond(r)])
     return side
