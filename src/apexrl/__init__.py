@@ -9,12 +9,13 @@ Public API:
     load_policy(path) -> Policy                  a policy written by `apexrl export`, for inference
 """
 
-from apexrl.config import ActorConfig, ApexDQNConfig, DQNConfig, ReplayConfig, RunConfig
+from apexrl.config import ActorConfig, ApexDQNConfig, DQNConfig, EpsilonGreedyConfig, ReplayConfig, RunConfig
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ActorConfig",
+    "EpsilonGreedyConfig",
     "ApexDQNConfig",
     "DQNConfig",
     "ReplayConfig",

@@ -32,6 +32,14 @@ def _require(ok: bool, field_name: str, value: Any, what: str) -> None:
         raise ValueError(f"invalid {field_name}={value!r} ({flag_name(field_name)}): {what}")
 
 
+def check_device(device: str, field_name: str = "device") -> None:
+    """Raise ValueError unless ``device`` is ``auto``, ``cpu``, ``cuda`` or ``cuda:N``."""
+    import re
+
+    _require(bool(re.fullmatch(r"auto|cpu|cuda(:\d+)?", device)), field_name, device,
+             "must be auto, cpu, cuda or cuda:N")
+
+
 def _positive(obj: Any, *names: str) -> None:
     for name in names:
         value = getattr(obj, name)
@@ -146,17 +154,11 @@ class ReplayConfig:
 
 @dataclass(frozen=True)
 class ActorConfig:
-    """Ape-X actors (Horgan et al. 2018, Algorithm 1)."""
+    """Actors of every agent (Horgan et al. 2018, Algorithm 1): how many environments each steps,
+    how often it sends experience and pulls parameters, how it is supervised. An agent's
+    exploration settings extend it (:class:`EpsilonGreedyConfig`; the continuous agents'
+    Gaussian noise)."""
 
-    epsilon: float = 0.4
-    """Base ε of the per-actor schedule ε_i = ε^(1 + α·i/(N−1)) (Ape-X: 0.4)."""
-    epsilon_alpha: float = 7.0
-    """α of the per-actor schedule (Ape-X: 7)."""
-    epsilon_decay_frames: int = 0
-    """If > 0, ε decays linearly from --epsilon-start to the actor's ε over this many of the
-    actor's emulator frames (single-actor DQN: 1 → 0.1 over 1M frames); 0 = constant ε (Ape-X)."""
-    epsilon_start: float = 1.0
-    """Initial ε of the decay above."""
     envs_per_actor: int = 1
     """Environments each actor steps with one batched forward pass."""
     local_buffer_size: int = 50
@@ -173,16 +175,34 @@ class ActorConfig:
     """An environment step (or reset) running longer than this many seconds counts as a crash."""
 
     def __post_init__(self) -> None:
-        _require(0.0 <= self.epsilon <= 1.0, "epsilon", self.epsilon, "must be in [0, 1]")
-        _require(0.0 <= self.epsilon_start <= 1.0, "epsilon_start", self.epsilon_start, "must be in [0, 1]")
-        _require(self.epsilon_decay_frames >= 0, "epsilon_decay_frames", self.epsilon_decay_frames, "must be >= 0")
-        _require(self.epsilon_alpha >= 0, "epsilon_alpha", self.epsilon_alpha, "must be >= 0")
         _positive(self, "envs_per_actor", "local_buffer_size", "param_update_period_frames", "queue_size")
         _require(0.0 <= self.repeat_action_probability <= 1.0, "repeat_action_probability",
                  self.repeat_action_probability, "must be in [0, 1]")
         _require(0 <= self.max_actor_restarts < GENERATIONS_PER_RESUME, "max_actor_restarts", self.max_actor_restarts,
                  f"must be in [0, {GENERATIONS_PER_RESUME}) (each restart takes a seed generation of the session)")
         _require(self.actor_timeout_s > 0, "actor_timeout_s", self.actor_timeout_s, "must be > 0")
+
+
+@dataclass(frozen=True)
+class EpsilonGreedyConfig(ActorConfig):
+    """Ape-X ε-greedy actors (DQN family): actor i of N explores with ε_i = ε^(1 + α·i/(N−1))."""
+
+    epsilon: float = 0.4
+    """Base ε of the per-actor schedule ε_i = ε^(1 + α·i/(N−1)) (Ape-X: 0.4)."""
+    epsilon_alpha: float = 7.0
+    """α of the per-actor schedule (Ape-X: 7)."""
+    epsilon_decay_frames: int = 0
+    """If > 0, ε decays linearly from --epsilon-start to the actor's ε over this many of the
+    actor's emulator frames (single-actor DQN: 1 → 0.1 over 1M frames); 0 = constant ε (Ape-X)."""
+    epsilon_start: float = 1.0
+    """Initial ε of the decay above."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _require(0.0 <= self.epsilon <= 1.0, "epsilon", self.epsilon, "must be in [0, 1]")
+        _require(0.0 <= self.epsilon_start <= 1.0, "epsilon_start", self.epsilon_start, "must be in [0, 1]")
+        _require(self.epsilon_decay_frames >= 0, "epsilon_decay_frames", self.epsilon_decay_frames, "must be >= 0")
+        _require(self.epsilon_alpha >= 0, "epsilon_alpha", self.epsilon_alpha, "must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -236,8 +256,12 @@ class DQNConfig:
     """Learner updates per main-loop iteration."""
     max_consecutive_nonfinite: int = 100
     """A NaN or infinite loss or gradient skips its update; this many in a row stop the run."""
+    device: str = "auto"
+    """Where the learner's networks and updates run: auto (CUDA when present, else cpu), cpu,
+    cuda or cuda:N. Replay and actors stay on the host."""
 
     def __post_init__(self) -> None:
+        check_device(self.device)
         _positive(self, "n_step", "batch_size", "learning_rate", "optimizer_eps", "target_update_period",
                   "publish_period", "updates_per_step", "max_consecutive_nonfinite")
         _require(0.0 <= self.gamma <= 1.0, "gamma", self.gamma, "must be in [0, 1]")
@@ -260,7 +284,7 @@ class ApexDQNConfig:
 
     run: tyro.conf.OmitArgPrefixes[RunConfig] = field(default_factory=RunConfig)
     replay: tyro.conf.OmitArgPrefixes[ReplayConfig] = field(default_factory=ReplayConfig)
-    actor: tyro.conf.OmitArgPrefixes[ActorConfig] = field(default_factory=ActorConfig)
+    actor: tyro.conf.OmitArgPrefixes[EpsilonGreedyConfig] = field(default_factory=EpsilonGreedyConfig)
     learner: tyro.conf.OmitArgPrefixes[DQNConfig] = field(default_factory=DQNConfig)
 
     def __post_init__(self) -> None:
@@ -275,8 +299,19 @@ def to_dict(config: Any) -> dict[str, Any]:
     return dataclasses.asdict(config)
 
 
+def _group_type(cls: type, name: str) -> type | None:
+    """The dataclass type of field ``name`` of ``cls`` (through ``Annotated`` / tyro markers), or None."""
+    import typing
+
+    hint = typing.get_type_hints(cls, include_extras=True).get(name)
+    while hint is not None and typing.get_origin(hint) is typing.Annotated:
+        hint = typing.get_args(hint)[0]
+    return hint if dataclasses.is_dataclass(hint) else None
+
+
 def from_dict(cls: type, data: dict[str, Any]) -> Any:
-    """Inverse of :func:`to_dict` for the config dataclasses (lists become tuples).
+    """Inverse of :func:`to_dict` for the config dataclasses (lists become tuples); nested groups
+    are rebuilt as the types ``cls`` declares for them.
 
     Raises:
         ValueError: a key that is not a field of ``cls`` (or an invalid value).
@@ -286,12 +321,10 @@ def from_dict(cls: type, data: dict[str, Any]) -> Any:
     for key, value in data.items():
         if key not in names:
             raise ValueError(f"unknown config field {key!r} for {cls.__name__}")
-        if isinstance(value, dict) and key in _NESTED:
-            value = from_dict(_NESTED[key], value)
+        nested = _group_type(cls, key) if isinstance(value, dict) else None
+        if nested is not None:
+            value = from_dict(nested, value)
         elif isinstance(value, list):
             value = tuple(value)
         kwargs[key] = value
     return cls(**kwargs)
-
-
-_NESTED: dict[str, type] = {"run": RunConfig, "replay": ReplayConfig, "actor": ActorConfig, "learner": DQNConfig}

@@ -16,7 +16,7 @@ from ray.cluster_utils import Cluster  # noqa: E402
 
 from apexrl.algos import apex_dqn  # noqa: E402
 from apexrl.backends.ray_backend import local_only  # noqa: E402
-from apexrl.config import ActorConfig, ApexDQNConfig, DQNConfig, ReplayConfig, RunConfig  # noqa: E402
+from apexrl.config import ApexDQNConfig, DQNConfig, EpsilonGreedyConfig, ReplayConfig, RunConfig  # noqa: E402
 
 pytestmark = pytest.mark.ray
 
@@ -53,7 +53,7 @@ def test_two_nodes_two_shards_actor_killed_and_restarted(cluster, tmp_path):
                       ray_address=c.address, replay_shards=2, run_dir=str(tmp_path / "run"), progress=False,
                       eval_interval_frames=3000, eval_episodes=2, final_eval_episodes=2, log_interval_s=0.5),
         replay=ReplayConfig(replay_capacity=10_000, learning_starts=500),
-        actor=ActorConfig(max_actor_restarts=3),
+        actor=EpsilonGreedyConfig(max_actor_restarts=3),
         learner=DQNConfig(batch_size=32, hidden_sizes=(32,), target_update_period=100),
     )
     killed = []

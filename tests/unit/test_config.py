@@ -3,7 +3,7 @@
 import pytest
 
 from apexrl.algos.apex_dqn import PRESETS
-from apexrl.config import ActorConfig, ApexDQNConfig, DQNConfig, ReplayConfig, RunConfig, from_dict, to_dict
+from apexrl.config import ApexDQNConfig, DQNConfig, EpsilonGreedyConfig, ReplayConfig, RunConfig, from_dict, to_dict
 
 
 @pytest.mark.parametrize(
@@ -15,7 +15,7 @@ from apexrl.config import ActorConfig, ApexDQNConfig, DQNConfig, ReplayConfig, R
         (lambda: ReplayConfig(priority_exponent=-1), "priority_exponent", "--priority-exponent"),
         (lambda: ReplayConfig(importance_sampling_exponent=2), "importance_sampling_exponent",
          "--importance-sampling-exponent"),
-        (lambda: ActorConfig(epsilon=1.5), "epsilon", "--epsilon"),
+        (lambda: EpsilonGreedyConfig(epsilon=1.5), "epsilon", "--epsilon"),
         (lambda: RunConfig(num_actors=0), "num_actors", "--actors"),
         (lambda: RunConfig(total_env_frames=-5), "total_env_frames", "--frames"),
         (lambda: RunConfig(max_checkpoint_failures=0), "max_checkpoint_failures", "--max-checkpoint-failures"),

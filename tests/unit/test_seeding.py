@@ -6,7 +6,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from apexrl.config import ActorConfig, RunConfig
+from apexrl.config import ActorConfig, EpsilonGreedyConfig, RunConfig
 from apexrl.envs import make_vector_env
 from apexrl.runtime.seeding import GENERATIONS_PER_RESUME, derive_seeds, first_generation, stream_offset
 
@@ -127,7 +127,7 @@ def test_actor_gives_each_env_its_own_derived_seed():
     from apexrl.nets import build_dqn_network
 
     config = ApexDQNConfig(run=RunConfig(env_id="MinAtar/Breakout-v1", seed=5, num_actors=4),
-                           actor=ActorConfig(envs_per_actor=3), learner=DQNConfig(hidden_sizes=(8,)))
+                           actor=EpsilonGreedyConfig(envs_per_actor=3), learner=DQNConfig(hidden_sizes=(8,)))
     info = env_info(config.run.env_id)
     params = LocalParams()
     params.publish(build_dqn_network(config.learner, info))

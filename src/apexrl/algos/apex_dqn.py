@@ -40,7 +40,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from apexrl.config import ActorConfig, ApexDQNConfig, DQNConfig, ReplayConfig, RunConfig
+from apexrl.config import ApexDQNConfig, DQNConfig, EpsilonGreedyConfig, ReplayConfig, RunConfig
 
 CONFIG = ApexDQNConfig
 
@@ -51,7 +51,7 @@ def cartpole() -> ApexDQNConfig:
         run=RunConfig(env_id="CartPole-v1", total_env_frames=100_000, num_actors=2, eval_interval_frames=10_000,
                       eval_episodes=10, final_eval_episodes=20, log_interval_s=2.0),
         replay=ReplayConfig(replay_capacity=100_000, learning_starts=1_000, samples_per_insert=16.0),
-        actor=ActorConfig(envs_per_actor=1, local_buffer_size=50, param_update_period_frames=400),
+        actor=EpsilonGreedyConfig(envs_per_actor=1, local_buffer_size=50, param_update_period_frames=400),
         learner=DQNConfig(n_step=3, gamma=0.99, batch_size=64, learning_rate=1e-3, learning_rate_final=1e-5,
                           target_update_period=100, hidden_sizes=(256, 256), max_grad_norm=10.0, loss="huber"),
     )
@@ -64,7 +64,7 @@ def minatar() -> ApexDQNConfig:
                       eval_interval_frames=50_000, eval_episodes=10, final_eval_episodes=20,
                       eval_max_episode_steps=10_000, log_interval_s=10.0),
         replay=ReplayConfig(replay_capacity=100_000, learning_starts=5_000, samples_per_insert=8.0),
-        actor=ActorConfig(envs_per_actor=4, local_buffer_size=50, param_update_period_frames=400),
+        actor=EpsilonGreedyConfig(envs_per_actor=4, local_buffer_size=50, param_update_period_frames=400),
         learner=DQNConfig(n_step=3, gamma=0.99, batch_size=64, learning_rate=2.5e-4, target_update_period=1000,
                           hidden_sizes=(128,), max_grad_norm=10.0, optimizer="adam", optimizer_eps=1.5e-4),
     )
@@ -76,7 +76,7 @@ def atari() -> ApexDQNConfig:
         run=RunConfig(env_id="ALE/Pong-v5", total_env_frames=10_000_000, num_actors=2,
                       eval_interval_frames=250_000, eval_episodes=3, final_eval_episodes=3, log_interval_s=10.0),
         replay=ReplayConfig(replay_capacity=1_000_000, learning_starts=20_000),
-        actor=ActorConfig(envs_per_actor=4, local_buffer_size=50, param_update_period_frames=400),
+        actor=EpsilonGreedyConfig(envs_per_actor=4, local_buffer_size=50, param_update_period_frames=400),
         learner=DQNConfig(n_step=3, gamma=0.99, batch_size=64, learning_rate=0.00025 / 4, optimizer="rmsprop",
                           rmsprop_decay=0.95, optimizer_eps=1.5e-7, max_grad_norm=40.0, target_update_period=2500,
                           hidden_sizes=(512,)),
@@ -90,7 +90,7 @@ def toy_text() -> ApexDQNConfig:
         run=RunConfig(env_id="FrozenLake-v1", total_env_frames=60_000, num_actors=2, eval_interval_frames=10_000,
                       eval_episodes=20, final_eval_episodes=100, log_interval_s=2.0),
         replay=ReplayConfig(replay_capacity=60_000, learning_starts=1_000, samples_per_insert=8.0),
-        actor=ActorConfig(envs_per_actor=4, local_buffer_size=50, param_update_period_frames=400),
+        actor=EpsilonGreedyConfig(envs_per_actor=4, local_buffer_size=50, param_update_period_frames=400),
         learner=DQNConfig(n_step=3, gamma=0.99, batch_size=128, learning_rate=1e-3, learning_rate_final=1e-4,
                           target_update_period=250, hidden_sizes=(128,), max_grad_norm=10.0, loss="huber"),
     )
