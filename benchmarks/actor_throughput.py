@@ -41,7 +41,7 @@ FRAMES_PER_STEP = 4
 
 
 def make_config(env_id: str = ENV_ID):
-    from apexrl.algos.apex_dqn import atari
+    from apexrl.agents.dqn.apex_dqn import atari
 
     config = atari()
     return dataclasses.replace(config, run=dataclasses.replace(config.run, env_id=env_id, num_actors=1))
@@ -190,7 +190,7 @@ def main() -> None:
     import torch
 
     from apexrl.envs import env_info
-    from apexrl.runtime.learner import DQNLearner
+    from apexrl.agents.dqn.learner import DQNLearner
     from apexrl.runtime.params import SharedParams
 
     torch.set_num_threads(1)

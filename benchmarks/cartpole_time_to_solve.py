@@ -3,7 +3,7 @@
 "Solved" = the mean greedy return over 20 evaluation episodes first reaches 475. Both are
 evaluated every 2,500 environment steps; evaluation time is excluded from both clocks:
 
-* apexrl: ``apexrl.algos.apex_dqn.train(cartpole() with eval_interval_frames=2500,
+* apexrl: ``apexrl.agents.dqn.apex_dqn.train(cartpole() with eval_interval_frames=2500,
   eval_episodes=20)``; its evaluator runs in its own process, and ``summary["eval_history"]``
   gives for every evaluation the wall time (seconds since ``train`` started) at which the
   evaluated parameters were published. The end-of-budget return is ``final_eval_return``.
@@ -62,7 +62,7 @@ def first_solve(history: list[dict[str, float]]) -> float:
 
 
 def run_apexrl(seed: int, total_frames: int | None) -> dict[str, Any]:
-    from apexrl.algos.apex_dqn import cartpole, train
+    from apexrl.agents.dqn.apex_dqn import cartpole, train
 
     config = cartpole()
     with tempfile.TemporaryDirectory(prefix="apexrl-bench-cartpole-") as tmp:
@@ -162,7 +162,7 @@ def main() -> None:
     apexrl_frames = 30_000 if quick else None  # None: the preset's budget
     sb3_steps = 20_000 if quick else ZOO["n_timesteps"]
 
-    from apexrl.algos.apex_dqn import cartpole
+    from apexrl.agents.dqn.apex_dqn import cartpole
 
     apexrl_budget = apexrl_frames or cartpole().run.total_env_frames
     runs: dict[str, list[dict[str, Any]]] = {"apexrl": [], "sb3": []}
