@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _harness as H  # noqa: E402
 
 from apexrl.agents import AGENTS  # noqa: E402
+from apexrl.runtime.run import train  # noqa: E402
 from apexrl.config import ApexDQNConfig  # noqa: E402
 
 NAME = "dqn_ablation"
@@ -76,7 +77,7 @@ def run_one(algo: str, game: str, seed: int, frames: int, quick: bool, learner_t
                                   final_eval_episodes=5 if quick else base.run.final_eval_episodes,
                                   learner_threads=learner_threads)
         config = ApexDQNConfig(run=run, replay=base.replay, actor=base.actor, learner=base.learner)
-        summary = AGENTS[algo].train(config)
+        summary = train(config, algo)
         train_curve = _train_curve(Path(tmp) / "run" / "metrics.csv")
     if "final_eval_return" not in summary:  # stopped by a signal: a checkpoint, no final evaluation
         raise SystemExit(f"{game} {algo} seed {seed} was interrupted at {summary.get('env_frames', 0):,} frames; "
