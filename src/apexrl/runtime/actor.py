@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import torch
 
 from apexrl.agents import Agent, get_agent
 from apexrl.envs import EnvSpecInfo, completed_episodes, final_observations, make_vector_env
