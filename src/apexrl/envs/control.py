@@ -14,6 +14,12 @@ display and without ``MUJOCO_GL`` set, its default (GLFW) cannot work and warns
 ``X11: The DISPLAY environment variable is missing`` in every process; apexrl then imports
 it with ``MUJOCO_GL=disable`` (set for that import only). Set ``MUJOCO_GL=egl`` or
 ``osmesa`` yourself for headless rendering.
+
+MuJoCo's own warnings (e.g. MuJoCo 3.17's "compiler attribute 'settotalmass' is deprecated" for
+``HalfCheetah-v5``'s XML, or "Nan, Inf or huge value in QACC") go to stderr *and* to a
+``MUJOCO_LOG.TXT`` file in the working directory unless a handler is set;
+:func:`route_mujoco_warnings` sets one that issues them as Python ``RuntimeWarning`` instead
+(each message shown once per process, no file).
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import sys
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -32,6 +40,7 @@ __all__ = [
     "is_dm_control_id",
     "make_suite_env",
     "register_dm_control",
+    "route_mujoco_warnings",
 ]
 
 DM_CONTROL_PREFIX = "dm_control/"
@@ -57,6 +66,27 @@ def _headless_gl() -> Iterator[None]:
     finally:
         if unset:
             os.environ.pop("MUJOCO_GL", None)
+
+
+def _mujoco_warning(message: str) -> None:
+    try:
+        warnings.warn(f"MuJoCo: {message}", RuntimeWarning, stacklevel=2)
+    except Exception:  # noqa: BLE001 - a filter set to "error" must not raise into MuJoCo's C code
+        sys.stderr.write(f"MuJoCo warning: {message}\n")
+
+
+def route_mujoco_warnings() -> None:
+    """Issue MuJoCo's warnings as Python ``RuntimeWarning`` (``"MuJoCo: <text>"``) instead of
+    printing them and appending them to ``./MUJOCO_LOG.TXT``.
+
+    Only if MuJoCo is importable and no warning handler is set yet (one the user set stays).
+    """
+    try:
+        import mujoco
+    except ImportError:
+        return
+    if mujoco.get_mju_user_warning() is None:
+        mujoco.set_mju_user_warning(_mujoco_warning)
 
 
 def register_dm_control() -> bool:
@@ -125,6 +155,7 @@ def make_suite_env(
     except ImportError as e:
         raise ValueError(f"dm_control/{domain_name}-{task_name}-v0 needs the `control` extra: {CONTROL_EXTRA} "
                          f"({type(e).__name__}: {e})") from e
+    route_mujoco_warnings()
     env = suite.load(domain_name=domain_name, task_name=task_name, task_kwargs=task_kwargs,
                      environment_kwargs=environment_kwargs, visualize_reward=visualize_reward)
     return DmControlCompatibilityV0(env, **render_kwargs)

@@ -34,13 +34,14 @@ from apexrl.envs.atari import (
 )
 from apexrl.envs.actions import action_space_error, action_spec, float32_actions
 from apexrl.envs.checks import ValidatedEnv
-from apexrl.envs.control import is_dm_control_id
+from apexrl.envs.control import is_dm_control_id, route_mujoco_warnings
 from apexrl.envs.episodes import completed_episodes, final_observations
 from apexrl.envs.minatar_wrappers import MinAtarSeeding, minatar_channels_first
 from apexrl.envs.registry import (
     EnvKind,
     check_env_id,
     env_kind,
+    is_mujoco_spec,
     register_env_families,
     resolve_spec,
     spec_kind,
@@ -173,7 +174,8 @@ def make_env(
     (the ``control`` extra, :mod:`apexrl.envs.control`): the ``Dict`` observation is flattened
     by ``FlattenObservation`` (keys in sorted order) and cast to ``float32``. Every floating
     ``Box`` action space is declared ``float32`` (:class:`~apexrl.envs.actions.Float32Actions`
-    casts dm_control's ``float64`` back); the bounds are not rescaled.
+    casts dm_control's ``float64`` back); the bounds are not rescaled. MuJoCo's warnings
+    become Python ``RuntimeWarning`` (:func:`~apexrl.envs.control.route_mujoco_warnings`).
 
     Args:
         env_id: a Gymnasium id, or ``"module:EnvId"`` (the module is imported first and is
@@ -225,6 +227,8 @@ def make_env(
         )
         env = wrap_atari(env, training=training, **atari_args)
     else:
+        if is_mujoco_spec(spec):
+            route_mujoco_warnings()
         env = gym.make(env_id, **kwargs)
         if kind == "minatar":
             env = MinAtarSeeding(env)

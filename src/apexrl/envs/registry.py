@@ -16,8 +16,8 @@ from gymnasium.envs.registration import EnvSpec, load_env_creator
 
 from apexrl.envs.control import CONTROL_EXTRA, is_dm_control_id, register_dm_control
 
-__all__ = ["MUJOCO_EXTRA", "EnvKind", "check_env_id", "env_kind", "register_env_families", "resolve_spec",
-           "spec_kind"]
+__all__ = ["MUJOCO_EXTRA", "EnvKind", "check_env_id", "env_kind", "is_mujoco_spec", "register_env_families",
+           "resolve_spec", "spec_kind"]
 
 MUJOCO_EXTRA = "pip install 'apexrl[mujoco]'"
 """How to install what Gymnasium's MuJoCo ids (``HalfCheetah-v5``, ...) need (quoted in errors)."""
@@ -122,6 +122,11 @@ def spec_kind(spec: EnvSpec) -> EnvKind:
     return "vector"
 
 
+def is_mujoco_spec(spec: EnvSpec) -> bool:
+    """Whether ``spec`` is one of Gymnasium's MuJoCo envs (entry point in ``gymnasium.envs.mujoco``)."""
+    return isinstance(spec.entry_point, str) and spec.entry_point.startswith("gymnasium.envs.mujoco")
+
+
 def check_env_id(env_id: str) -> None:
     """Fail fast, before any process starts, if ``env_id`` cannot be made.
 
@@ -148,7 +153,7 @@ def check_env_id(env_id: str) -> None:
             load_env_creator(spec.entry_point)
         except Exception as e:  # noqa: BLE001
             hint = ""
-            if spec.entry_point.startswith("gymnasium.envs.mujoco"):
+            if is_mujoco_spec(spec):
                 hint = f" (MuJoCo ids need apexrl's `mujoco` extra: {MUJOCO_EXTRA})"
             raise ValueError(
                 f"Environment id {env_id!r} is registered but its entry point "

@@ -171,3 +171,22 @@ def test_dm_control_observations_are_the_flattened_dict_in_float32():
     raw.close()
     with pytest.raises(ValueError, match="Did you mean"):
         check_env_id("dm_control/cartpole-swingupp-v0")
+
+
+def test_mujoco_warnings_become_python_warnings_and_write_no_log_file(tmp_path, monkeypatch):
+    mujoco = pytest.importorskip("mujoco")
+    from apexrl.envs.control import _mujoco_warning
+
+    monkeypatch.chdir(tmp_path)
+    previous = mujoco.get_mju_user_warning()
+    mujoco.set_mju_user_warning(None)
+    try:
+        env = make_env("HalfCheetah-v5", seed=0)  # MuJoCo 3.17 warns about its XML's settotalmass
+        env.reset()
+        env.close()
+        assert mujoco.get_mju_user_warning() is _mujoco_warning
+        assert not (tmp_path / "MUJOCO_LOG.TXT").exists()
+        with pytest.warns(RuntimeWarning, match="^MuJoCo: unstable$"):
+            _mujoco_warning("unstable")
+    finally:
+        mujoco.set_mju_user_warning(previous)
