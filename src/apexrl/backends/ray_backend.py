@@ -200,9 +200,8 @@ class RaySource:
                     error = f"{type(cause).__name__}: {str(cause).splitlines()[0] if str(cause) else ''}"
                     ray.kill(self.workers[i], no_restart=False)
                 self.retrying[i] = True  # until it sends data again
-                delay = self.restarts.crashed(i, error)  # raises ActorError once over budget
-                log.warning("actor %d crashed (%s); restart %d/%d in %.1f s", i, error, self.restarts.counts[i],
-                            self.restarts.max_restarts, delay)
+                delay = self.restarts.crashed(i, error)  # raises ActorError in a crash loop
+                log.warning("actor %d crashed (%s); %s in %.1f s", i, error, self.restarts.describe(i), delay)
                 self.restart_at[i] = now + delay
         for i, due in list(self.restart_at.items()):
             if now >= due:
@@ -213,7 +212,8 @@ class RaySource:
         """Receipts of messages actors inserted since the last call (the items are in the shards).
 
         Raises:
-            ActorError: an actor failed more often than ``max_actor_restarts`` allows.
+            ActorError: an actor is in a crash loop (``max_actor_restarts`` failures in a row
+                without delivering experience; :class:`~apexrl.runtime.actor.ActorRestarts`).
         """
         self._supervise()
         want = max_messages > 0
@@ -231,6 +231,7 @@ class RaySource:
         out = []
         for actor, env_steps, episodes, count, node in receipts:
             self.retrying[actor] = False
+            self.restarts.delivered(actor)
             self.runtime.record(actor, node, count)
             out.append(ActorMessage(actor=actor, items=None, priorities=self.empty, env_steps=env_steps,
                                     episodes=episodes, inserted=count, node=node))

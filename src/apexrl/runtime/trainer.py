@@ -134,7 +134,8 @@ def train(config: Any, agent: Agent, backend: Any, resume: str | None = None, *,
         apexrl.runtime.checkpoint.CheckpointError: ``resume`` has no usable checkpoint;
             ``max_checkpoint_failures`` checkpoint writes failed in a row; or ``model.safetensors`` /
             ``summary.json`` could not be written (the message says what was saved).
-        apexrl.runtime.actor.ActorError: an actor failed more often than ``max_actor_restarts``.
+        apexrl.runtime.actor.ActorError: an actor is in a crash loop (see
+            :class:`~apexrl.runtime.actor.ActorRestarts`).
         LearnerError: too many consecutive non-finite updates.
     """
     algo = agent.name
