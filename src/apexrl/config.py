@@ -185,7 +185,8 @@ class ActorConfig:
 
 @dataclass(frozen=True)
 class EpsilonGreedyConfig(ActorConfig):
-    """Ape-X ε-greedy actors (DQN family): actor i of N explores with ε_i = ε^(1 + α·i/(N−1))."""
+    """Ape-X ε-greedy actors (DQN family): environment instance i of the M = actors × envs of the run
+    explores with ε_i = ε^(1 + α·i/(M−1)) (:mod:`apexrl.agents.exploration`)."""
 
     epsilon: float = 0.4
     """Base ε of the per-actor schedule ε_i = ε^(1 + α·i/(N−1)) (Ape-X: 0.4)."""
@@ -196,6 +197,9 @@ class EpsilonGreedyConfig(ActorConfig):
     actor's emulator frames (single-actor DQN: 1 → 0.1 over 1M frames); 0 = constant ε (Ape-X)."""
     epsilon_start: float = 1.0
     """Initial ε of the decay above."""
+    epsilon_per_env: bool = True
+    """ε_i per environment instance, i over all actors × envs (R2D2, SEED RL); off: one ε_i per actor
+    for all its envs (the Ape-X paper's wording). A run of one actor has one ε either way."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
