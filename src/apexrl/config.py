@@ -154,8 +154,7 @@ class ReplayConfig:
 class ActorConfig:
     """Actors of every agent (Horgan et al. 2018, Algorithm 1): how many environments each steps,
     how often it sends experience and pulls parameters, how it is supervised. An agent's
-    exploration settings extend it (:class:`EpsilonGreedyConfig`; the continuous agents'
-    Gaussian noise)."""
+    exploration settings extend it (EpsilonGreedyConfig; the continuous agents' Gaussian noise)."""
 
     envs_per_actor: int = 1
     """Environments each actor steps with one batched forward pass."""
@@ -186,7 +185,7 @@ class ActorConfig:
 @dataclass(frozen=True)
 class EpsilonGreedyConfig(ActorConfig):
     """Ape-X ε-greedy actors (DQN family): environment instance i of the M = actors × envs of the run
-    explores with ε_i = ε^(1 + α·i/(M−1)) (:mod:`apexrl.agents.exploration`)."""
+    explores with ε_i = ε^(1 + α·i/(M−1)) (apexrl.agents.exploration)."""
 
     epsilon: float = 0.4
     """Base ε of the per-actor schedule ε_i = ε^(1 + α·i/(N−1)) (Ape-X: 0.4)."""
