@@ -51,6 +51,7 @@ from apexrl.agents import get_agent
 from apexrl.envs import EnvSpecInfo
 from apexrl.logging import ProgressBar
 from apexrl.ray_address import check_ray_address
+from apexrl.backends.local import evaluator_failed, evaluator_restarts
 from apexrl.backends.ray_stores import ParamStore, RayParams, RayShardedReplay, ReplayShard
 from apexrl.runtime.actor import Actor, ActorMessage, ActorRestarts
 from apexrl.runtime.evaluator import periodic_evaluation
@@ -264,27 +265,54 @@ class EvaluatorWorker:
 
 
 class RayEvaluator:
-    """One evaluation at a time in an evaluator actor; requests while busy are skipped."""
+    """One evaluation at a time in an evaluator actor; requests while busy are skipped. Supervised
+    like the ``mp`` evaluator: a failed evaluation is logged with its error, a dead worker is
+    created again after a back-off, ``--max-evaluator-restarts`` failures in a row stop the run."""
 
     def __init__(self, runtime: RayRuntime, env_kwargs: dict[str, Any]) -> None:
-        self.runtime = runtime
-        self.worker = EvaluatorWorker.remote(runtime.config, runtime.algo, runtime.info, runtime.store, env_kwargs)
+        self.runtime, self.env_kwargs = runtime, env_kwargs
+        self.restarts = evaluator_restarts(runtime.config)
+        self.worker: Any = self._worker()
         self.pending: Any = None
+        self.restart_at: float | None = None
+
+    def _worker(self) -> Any:
+        r = self.runtime
+        return EvaluatorWorker.options(max_restarts=0).remote(r.config, r.algo, r.info, r.store, self.env_kwargs)
 
     def request(self, tag: dict[str, float]) -> bool:
         if self.pending is not None:
             return False
+        if self.restart_at is not None:
+            if time.monotonic() < self.restart_at:
+                return False
+            self.restart_at = None
         self.pending = self.worker.evaluate.remote(tag)
         return True
 
     def poll(self) -> list[tuple[dict[str, float], list[float]]]:
+        """Finished evaluations.
+
+        Raises:
+            ActorError: the evaluator is in a crash loop.
+        """
         if self.pending is None or not ray.wait([self.pending], timeout=0)[0]:
             return []
         ref, self.pending = self.pending, None
         try:
-            return [ray.get(ref)]
-        except Exception as exc:
-            raise RuntimeError(f"evaluator failed: {exc}") from exc
+            result = ray.get(ref)
+        except ray.exceptions.RayActorError as exc:  # the worker process died: a new one
+            self.restart_at = time.monotonic() + evaluator_failed(
+                self.restarts, f"evaluator actor died: {str(exc).splitlines()[0]}", None)
+            self.worker = self._worker()
+            return []
+        except Exception as exc:  # the evaluation raised inside the worker
+            cause = getattr(exc, "cause", None) or exc
+            self.restart_at = time.monotonic() + evaluator_failed(
+                self.restarts, f"{type(cause).__name__}: {cause}", str(exc))
+            return []
+        self.restarts.delivered(0)
+        return [result]
 
     def stop(self) -> None:
         ray.kill(self.worker, no_restart=True)
