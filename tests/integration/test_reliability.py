@@ -143,10 +143,14 @@ def test_crashed_actor_is_restarted_and_the_run_completes(tmp_path):
     assert int(rows(run_dir)[-1]["actor_restarts"]) == 1
 
 
-def test_hung_env_step_counts_as_a_crash(tmp_path):
+@pytest.mark.parametrize("backend", ["mp", pytest.param("ray", marks=pytest.mark.ray)])
+def test_hung_env_step_counts_as_a_crash(tmp_path, backend):
+    if backend == "ray":
+        pytest.importorskip("ray", reason="the ray extra is part of the test install")
     run_dir = str(tmp_path / "run")
     res = apexrl("train", "apex-dqn", "--env", "bad_envs:HangOnce-v0", "--frames", "3000", "--actors", "1",
-                 "--actor-timeout-s", "2", "--run-dir", run_dir, *FAST, marker=tmp_path / "hung")
+                 "--backend", backend, "--actor-timeout-s", "2", "--run-dir", run_dir, *FAST,
+                 marker=tmp_path / "hung")
     assert res.returncode == 0, res.stderr
     assert "hung for more than 2 s" in res.stderr
     assert json.load(open(os.path.join(run_dir, "summary.json")))["actor_restarts"] == 1
