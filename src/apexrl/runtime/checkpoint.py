@@ -6,7 +6,9 @@ A checkpoint is ``RUN_DIR/checkpoints/ckpt-<learner_steps>/`` holding
 - ``state.json``: counters, configuration, optimizer hyperparameters, NumPy RNG states,
   library versions — anything JSON can hold;
 - ``arrays/<name>.npy``: NumPy arrays (the replay's contents and priorities), read back with
-  ``allow_pickle=False``;
+  ``allow_pickle=False``; an array above 64 MiB is split into ``<name>.part-K-of-N.npy`` chunks,
+  and a chunk whose content did not change since the previous checkpoint is hard-linked from it
+  instead of written again (:mod:`apexrl.runtime.array_chunks`: incremental replay checkpoints);
 - ``COMPLETE``: written last, a JSON manifest of every other file with its size and SHA-256.
 
 The directory is written under a temporary name (``.tmp-ckpt-...``), every file fsynced,
@@ -40,6 +42,8 @@ from typing import Any
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
+
+from apexrl.runtime import array_chunks
 
 log = logging.getLogger("apexrl")
 
@@ -143,7 +147,7 @@ def checkpoint_dirs(run_dir: str) -> list[str]:
 
 
 def save_checkpoint(run_dir: str, step: int, tensors: dict[str, torch.Tensor], arrays: dict[str, np.ndarray],
-                    state: dict[str, Any], keep: int = 3) -> str:
+                    state: dict[str, Any], keep: int = 3, previous: str | None = None) -> str:
     """Write a checkpoint for learner step ``step`` atomically; returns its directory.
 
     Args:
@@ -154,6 +158,9 @@ def save_checkpoint(run_dir: str, step: int, tensors: dict[str, torch.Tensor], a
         arrays: name -> NumPy array (numeric dtypes only; names of letters, digits, ``._-``).
         state: a JSON-serialisable document.
         keep: complete checkpoints to keep (``>= 1``); older ones are deleted afterwards.
+        previous: a complete checkpoint directory (the newest); array chunks whose content digest
+            equals the one it recorded are hard-linked from it instead of written
+            (:mod:`apexrl.runtime.array_chunks`). ``None``: every file is written.
 
     Raises:
         ValueError: ``keep < 1``, an array name that is not a plain file name, an object array,
@@ -186,17 +193,25 @@ def save_checkpoint(run_dir: str, step: int, tensors: dict[str, torch.Tensor], a
         files.append("tensors.safetensors")
         _write_bytes(os.path.join(tmp, "state.json"), json.dumps(state).encode())
         files.append("state.json")
-        for name, a in arrays.items():
-            rel = os.path.join("arrays", f"{name}.npy")
-            a = np.ascontiguousarray(a)
-            np.save(os.path.join(tmp, rel), a, allow_pickle=False)
-            _check_npy(os.path.join(tmp, rel), a.nbytes)
-            files.append(rel)
-        manifest = {}
+        before = _previous_manifest(previous)
+        manifest: dict[str, dict[str, Any]] = {}
+        for name, whole in arrays.items():
+            for stem, a in array_chunks.chunks(name, whole):
+                rel = os.path.join("arrays", f"{stem}.npy")
+                digest = array_chunks.content_digest(a)
+                old_entry = before.get(rel)
+                if old_entry is not None and old_entry.get("content") == digest:  # unchanged: link it
+                    array_chunks.link_or_copy(os.path.join(str(previous), rel), os.path.join(tmp, rel))
+                    manifest[rel] = dict(old_entry)
+                    continue
+                np.save(os.path.join(tmp, rel), np.ascontiguousarray(a), allow_pickle=False)
+                _check_npy(os.path.join(tmp, rel), a.nbytes)
+                files.append(rel)
+                manifest[rel] = {"content": digest}
         for rel in files:
             path = os.path.join(tmp, rel)
             _fsync_file(path)
-            manifest[rel] = {"bytes": os.path.getsize(path), "sha256": _sha256(path)}
+            manifest.setdefault(rel, {}).update(bytes=os.path.getsize(path), sha256=_sha256(path))
         _fsync_dir(os.path.join(tmp, "arrays"))
         _fsync_dir(tmp)
         if os.path.exists(final):  # same step saved twice (e.g. SIGTERM right after a save)
@@ -292,15 +307,33 @@ def load_checkpoint(path: str) -> Checkpoint:
             state = json.load(f)
     except Exception as exc:  # safetensors raises its own error types
         raise CheckpointError(f"checkpoint {path} is unreadable: {type(exc).__name__}: {exc}") from exc
-    arrays = {}
+    parts = {}
     for rel in manifest:
         if rel.startswith("arrays" + os.sep) and rel.endswith(".npy"):
             try:
-                arrays[os.path.basename(rel)[:-4]] = np.load(os.path.join(path, rel), allow_pickle=False)
+                parts[os.path.basename(rel)[:-4]] = np.load(os.path.join(path, rel), allow_pickle=False,
+                                                            mmap_mode="r")
             except ValueError as exc:  # an object array needs pickle: refused, never executed
                 raise CheckpointError(f"checkpoint file {os.path.join(path, rel)} is not a plain array: {exc}") \
                     from exc
+    try:  # chunks are concatenated into memory; whole arrays are read into memory from their map
+        arrays = {k: np.array(v) for k, v in array_chunks.assemble(parts).items()}
+    except ValueError as exc:
+        raise CheckpointError(f"checkpoint {path}: {exc}") from exc
     return Checkpoint(path=path, tensors=tensors, arrays=arrays, state=state)
+
+
+def _previous_manifest(previous: str | None) -> dict[str, dict[str, Any]]:
+    """The file entries of a complete checkpoint's ``COMPLETE`` manifest, or ``{}`` (none given,
+    unreadable, or without content digests)."""
+    if previous is None:
+        return {}
+    try:
+        with open(os.path.join(previous, MARKER)) as f:
+            files = json.load(f)["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    return {rel: entry for rel, entry in files.items() if isinstance(entry, dict) and "content" in entry}
 
 
 def load_latest(run_dir: str) -> Checkpoint:
@@ -362,7 +395,7 @@ class CheckpointWriter:
                 flag, the last good checkpoint and the last error.
         """
         try:
-            path = save_checkpoint(self.run_dir, step, tensors, arrays, state, keep=self.keep)
+            path = save_checkpoint(self.run_dir, step, tensors, arrays, state, keep=self.keep, previous=self.last_good)
         except CheckpointError as exc:
             self.errors.append(str(exc))
             self.consecutive += 1
