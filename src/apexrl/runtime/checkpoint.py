@@ -35,6 +35,7 @@ import logging
 import os
 import re
 import shutil
+import time
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -147,7 +148,8 @@ def checkpoint_dirs(run_dir: str) -> list[str]:
 
 
 def save_checkpoint(run_dir: str, step: int, tensors: dict[str, torch.Tensor], arrays: dict[str, np.ndarray],
-                    state: dict[str, Any], keep: int = 3, previous: str | None = None) -> str:
+                    state: dict[str, Any], keep: int = 3, previous: str | None = None,
+                    stats: dict[str, float] | None = None) -> str:
     """Write a checkpoint for learner step ``step`` atomically; returns its directory.
 
     Args:
@@ -161,6 +163,8 @@ def save_checkpoint(run_dir: str, step: int, tensors: dict[str, torch.Tensor], a
         previous: a complete checkpoint directory (the newest); array chunks whose content digest
             equals the one it recorded are hard-linked from it instead of written
             (:mod:`apexrl.runtime.array_chunks`). ``None``: every file is written.
+        stats: if given, filled with ``bytes_written`` and ``bytes_linked`` (files of this
+            checkpoint written now / hard-linked from ``previous``).
 
     Raises:
         ValueError: ``keep < 1``, an array name that is not a plain file name, an object array,
@@ -214,6 +218,10 @@ def save_checkpoint(run_dir: str, step: int, tensors: dict[str, torch.Tensor], a
             manifest.setdefault(rel, {}).update(bytes=os.path.getsize(path), sha256=_sha256(path))
         _fsync_dir(os.path.join(tmp, "arrays"))
         _fsync_dir(tmp)
+        if stats is not None:
+            written = sum(manifest[rel]["bytes"] for rel in files)
+            stats.update(bytes_written=float(written),
+                         bytes_linked=float(sum(e["bytes"] for e in manifest.values()) - written))
         if os.path.exists(final):  # same step saved twice (e.g. SIGTERM right after a save)
             old = final + f".old-{os.getpid()}"
             os.rename(final, old)
@@ -374,6 +382,8 @@ class CheckpointWriter:
         errors: the message of every failed save of this session, in order.
         consecutive: failed saves since the last successful one.
         last_good: the newest complete checkpoint of the run, or ``None``.
+        last_stats: of the last successful save: ``seconds``, ``bytes_written``, ``bytes_linked``
+            (empty before one).
     """
 
     def __init__(self, run_dir: str, keep: int, max_failures: int) -> None:
@@ -384,6 +394,7 @@ class CheckpointWriter:
             log.warning("removed %s, left by an interrupted checkpoint save", path)
         found = checkpoint_dirs(run_dir)
         self.last_good: str | None = found[0] if found else None
+        self.last_stats: dict[str, float] = {}
 
     def save(self, step: int, tensors: dict[str, torch.Tensor], arrays: dict[str, np.ndarray],
              state: dict[str, Any]) -> str | None:
@@ -394,8 +405,11 @@ class CheckpointWriter:
             CheckpointError: the ``max_failures``-th failed save in a row; the message names the
                 flag, the last good checkpoint and the last error.
         """
+        stats: dict[str, float] = {}
+        start = time.monotonic()
         try:
-            path = save_checkpoint(self.run_dir, step, tensors, arrays, state, keep=self.keep, previous=self.last_good)
+            path = save_checkpoint(self.run_dir, step, tensors, arrays, state, keep=self.keep, previous=self.last_good,
+                                   stats=stats)
         except CheckpointError as exc:
             self.errors.append(str(exc))
             self.consecutive += 1
@@ -409,6 +423,9 @@ class CheckpointWriter:
             return None
         self.consecutive = 0
         self.last_good = path
+        self.last_stats = {"seconds": time.monotonic() - start, **stats}
+        log.info("checkpoint %s: %.1f s, %.1f MB written, %.1f MB linked from the previous one", path,
+                 self.last_stats["seconds"], stats.get("bytes_written", 0) / 1e6, stats.get("bytes_linked", 0) / 1e6)
         return path
 
 
