@@ -172,7 +172,7 @@ class ActorConfig:
     """Messages that may wait in the actor→replay queue (bounded: backpressure)."""
     repeat_action_probability: float = 0.0
     """Atari sticky actions (0 = DQN/Ape-X protocol; ALE v5 default is 0.25)."""
-    max_actor_restarts: int = 10
+    max_actor_restarts: int = 5
     """Restarts allowed in a row without a delivery: an actor that fails this many times again
     before it delivers any experience is in a crash loop and the run stops. A delivered message
     resets the count, so faults between which the actor makes progress are restarted indefinitely
