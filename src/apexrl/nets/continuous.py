@@ -1,0 +1,283 @@
+"""Networks of the continuous-control agents (``Box`` actions in the policy's units ``[-1, 1]^d``).
+
+- :class:`DeterministicPolicy`: ``μ(s) = tanh(f(s))`` (DDPG, Lillicrap et al. 2015; TD3,
+  Fujimoto et al. 2018; Ape-X DPG; D4PG).
+- :class:`GaussianPolicy`: the mean and clamped log standard deviation of the pre-squash Gaussian
+  of SAC (Haarnoja et al. 2018); sampling and the tanh-corrected log-probability are in
+  :mod:`apexrl.losses.sac` (one formula in one place).
+- :class:`Critic`: ``Q(s, a) -> [B]``; :class:`CategoricalCritic`: the D4PG return distribution
+  ``Z(s, a)`` as logits ``[B, N]`` on a fixed support; :class:`TwinCritic`: two critics
+  ``[2, B]`` (TD3's clipped double-Q, SAC).
+- :class:`DPGNetworks` / :class:`SACNetworks`: the acting modules (policy + critic) that actors,
+  the evaluator and export receive; ``forward(obs)`` is the deterministic action.
+
+Observations go through :func:`apexrl.nets.build_torso` (MLP for vectors, with the encoders of
+:mod:`apexrl.nets.encoders`; the conv torsos for pixels). Every module has ``prepare(obs)`` (the
+raw observation as the float32 tensor the layers take), so a learner prepares a batch once and
+feeds it to several networks. The critic takes the prepared observation (flattened, for vectors)
+concatenated with the action, as in the TD3 / CleanRL / SB3 critics (DDPG's paper adds the action
+at the second layer instead).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from apexrl.nets.distributional import categorical_q_values, make_support
+from apexrl.nets.torsos import build_torso
+
+LOG_STD_MIN = -20.0
+"""Lower clamp of SAC's log σ (Haarnoja et al.'s softlearning code and SB3: −20)."""
+LOG_STD_MAX = 2.0
+"""Upper clamp of SAC's log σ (softlearning, SB3 and CleanRL: 2)."""
+
+
+def _mlp(in_dim: int, hidden_sizes: Sequence[int], out_dim: int) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for h in hidden_sizes:
+        layers += [nn.Linear(in_dim, int(h)), nn.ReLU()]
+        in_dim = int(h)
+    layers.append(nn.Linear(in_dim, out_dim))
+    return nn.Sequential(*layers)
+
+
+def _obs_torso(kind: str, obs_shape: Sequence[int], hidden_sizes: Sequence[int], obs_space: Any,
+               with_hidden: bool) -> nn.Module:
+    """The observation part of a network. Vectors: the MLP torso with ``hidden_sizes`` (or none
+    at all, a flatten/encode, when ``with_hidden`` is False, for the critic which concatenates the
+    action to the observation); pixels: the conv torso with ``hidden_sizes[-1]`` units."""
+    if kind == "vector" and not with_hidden:
+        return build_torso(kind, obs_shape, (), obs_space)
+    return build_torso(kind, obs_shape, hidden_sizes, obs_space)
+
+
+def _check_sizes(act_dim: int, hidden_sizes: Sequence[int]) -> None:
+    if int(act_dim) < 1:
+        raise ValueError(f"act_dim must be >= 1, got {act_dim}")
+    if len(hidden_sizes) == 0 or any(int(h) < 1 for h in hidden_sizes):
+        raise ValueError(f"hidden_sizes must be one or more positive widths, got {tuple(hidden_sizes)}")
+
+
+class DeterministicPolicy(nn.Module):
+    """``μ(s) = tanh(W·torso(s) + b)``: observations ``[B, *obs_shape]`` → actions ``[B, act_dim]``
+    float32 in ``[-1, 1]`` (the DDPG actor; the tanh output layer is the paper's).
+
+    Raises:
+        ValueError: ``act_dim < 1`` or empty / non-positive ``hidden_sizes``; as :func:`build_torso`.
+    """
+
+    def __init__(self, kind: str, obs_shape: Sequence[int], act_dim: int, hidden_sizes: Sequence[int],
+                 obs_space: Any = None) -> None:
+        super().__init__()
+        _check_sizes(act_dim, hidden_sizes)
+        self.torso = _obs_torso(kind, obs_shape, hidden_sizes, obs_space, with_hidden=True)
+        self.head = nn.Linear(self.torso.out_dim, int(act_dim))
+        self.act_dim = int(act_dim)
+
+    def prepare(self, obs: torch.Tensor) -> torch.Tensor:
+        """Raw observations → the float32 input of :meth:`forward` (the torso's ``prepare``)."""
+        return self.torso.prepare(obs)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        """``[B, *obs_shape]`` (raw or prepared) → ``[B, act_dim]`` in ``[-1, 1]``."""
+        return torch.tanh(self.head(self.torso(obs)))
+
+
+class GaussianPolicy(nn.Module):
+    """SAC's policy network: observations → ``(mean [B, d], log_std [B, d])`` of the Gaussian of
+    the pre-squash action ``u``; the action is ``tanh(u)`` (Haarnoja et al. 2018, Appendix C).
+    ``log_std`` is clamped to ``[LOG_STD_MIN, LOG_STD_MAX] = [−20, 2]`` (softlearning / SB3; CleanRL
+    squashes it into ``[−5, 2]`` with a tanh instead). Both heads are state dependent.
+
+    Raises:
+        ValueError: as :class:`DeterministicPolicy`.
+    """
+
+    def __init__(self, kind: str, obs_shape: Sequence[int], act_dim: int, hidden_sizes: Sequence[int],
+                 obs_space: Any = None) -> None:
+        super().__init__()
+        _check_sizes(act_dim, hidden_sizes)
+        self.torso = _obs_torso(kind, obs_shape, hidden_sizes, obs_space, with_hidden=True)
+        self.mean = nn.Linear(self.torso.out_dim, int(act_dim))
+        self.log_std = nn.Linear(self.torso.out_dim, int(act_dim))
+        self.act_dim = int(act_dim)
+
+    def prepare(self, obs: torch.Tensor) -> torch.Tensor:
+        """Raw observations → the float32 input of :meth:`forward`."""
+        return self.torso.prepare(obs)
+
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``[B, *obs_shape]`` → ``(mean, log_std)``, each ``[B, act_dim]`` float32."""
+        features = self.torso(obs)
+        log_std = self.log_std(features).clamp(LOG_STD_MIN, LOG_STD_MAX)
+        return self.mean(features), log_std
+
+    def deterministic(self, obs: torch.Tensor) -> torch.Tensor:
+        """The evaluation action ``tanh(mean)``, ``[B, act_dim]`` in ``(-1, 1)``."""
+        return torch.tanh(self.forward(obs)[0])
+
+
+class Critic(nn.Module):
+    """``Q(s, a)``: observations ``[B, *obs_shape]`` and actions ``[B, act_dim]`` → ``[B]``
+    float32. Vectors: an MLP with ``hidden_sizes`` on ``[flatten(prepare(s)), a]``; pixels: the
+    conv torso's features concatenated with ``a``, then the MLP. ``out_dim > 1`` gives
+    ``[B, out_dim]`` (the categorical critic's logits).
+
+    Raises:
+        ValueError: as :class:`DeterministicPolicy`.
+    """
+
+    def __init__(self, kind: str, obs_shape: Sequence[int], act_dim: int, hidden_sizes: Sequence[int],
+                 obs_space: Any = None, out_dim: int = 1) -> None:
+        super().__init__()
+        _check_sizes(act_dim, hidden_sizes)
+        self.torso = _obs_torso(kind, obs_shape, hidden_sizes, obs_space, with_hidden=False)
+        mlp_sizes = hidden_sizes if kind == "vector" else hidden_sizes[:-1]
+        self.mlp = _mlp(self.torso.out_dim + int(act_dim), mlp_sizes, int(out_dim))
+        self.out_dim = int(out_dim)
+
+    def prepare(self, obs: torch.Tensor) -> torch.Tensor:
+        """Raw observations → the float32 input of :meth:`forward`."""
+        return self.torso.prepare(obs)
+
+    def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """``(obs [B, *obs_shape], action [B, d])`` → ``[B]`` (``[B, out_dim]`` if ``out_dim > 1``)."""
+        out = self.mlp(torch.cat([self.torso(obs), action], dim=1))
+        return out.squeeze(1) if self.out_dim == 1 else out
+
+    def q(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """``Q(s, a)`` ``[B]`` (the value the actor's gradient and initial priorities use)."""
+        return self.forward(obs, action)
+
+
+class CategoricalCritic(nn.Module):
+    """D4PG's distributional critic (Barth-Maron et al. 2018): ``Z(s, a)`` as a categorical over
+    ``num_atoms`` atoms ``linspace(v_min, v_max, N)`` (the C51 support,
+    :func:`apexrl.nets.distributional.make_support`). ``forward`` gives logits ``[B, N]``;
+    :meth:`q` the expectation ``Σ_i z_i p_i`` ``[B]``. ``support`` is a buffer (saved with it).
+
+    Raises:
+        ValueError: as :class:`Critic` and :func:`make_support`.
+    """
+
+    support: torch.Tensor
+
+    def __init__(self, kind: str, obs_shape: Sequence[int], act_dim: int, hidden_sizes: Sequence[int],
+                 num_atoms: int, v_min: float, v_max: float, obs_space: Any = None) -> None:
+        super().__init__()
+        self.register_buffer("support", make_support(v_min, v_max, num_atoms))
+        self.net = Critic(kind, obs_shape, act_dim, hidden_sizes, obs_space, out_dim=int(num_atoms))
+        self.num_atoms = int(num_atoms)
+
+    def prepare(self, obs: torch.Tensor) -> torch.Tensor:
+        """Raw observations → the float32 input of :meth:`forward`."""
+        return self.net.prepare(obs)
+
+    def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """``(obs, action)`` → logits ``[B, num_atoms]``."""
+        return self.net(obs, action)
+
+    def q(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """``E[Z(s, a)]`` ``[B]`` (:func:`apexrl.nets.distributional.categorical_q_values`)."""
+        return categorical_q_values(self.forward(obs, action), self.support)
+
+
+class TwinCritic(nn.Module):
+    """Two independent critics ``Q_1, Q_2`` (TD3's clipped double-Q, Fujimoto et al. 2018; SAC).
+    ``forward`` → ``[2, B]``; :meth:`q` is ``Q_1`` (TD3's actor loss uses ``Q_1``).
+
+    Raises:
+        ValueError: as :class:`Critic`.
+    """
+
+    def __init__(self, kind: str, obs_shape: Sequence[int], act_dim: int, hidden_sizes: Sequence[int],
+                 obs_space: Any = None) -> None:
+        super().__init__()
+        self.q1 = Critic(kind, obs_shape, act_dim, hidden_sizes, obs_space)
+        self.q2 = Critic(kind, obs_shape, act_dim, hidden_sizes, obs_space)
+
+    def prepare(self, obs: torch.Tensor) -> torch.Tensor:
+        """Raw observations → the float32 input of :meth:`forward`."""
+        return self.q1.prepare(obs)
+
+    def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """``(obs, action)`` → ``[2, B]`` (``Q_1``, ``Q_2``)."""
+        return torch.stack([self.q1(obs, action), self.q2(obs, action)])
+
+    def q(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """``Q_1(s, a)`` ``[B]``."""
+        return self.q1(obs, action)
+
+
+class DPGNetworks(nn.Module):
+    """The acting module of the deterministic-policy-gradient agents: ``policy`` μ and ``critic``
+    (a :class:`Critic`, :class:`TwinCritic` or :class:`CategoricalCritic`); actors use the critic
+    for initial priorities. ``forward(obs)`` = ``μ(obs)`` ``[B, d]`` in ``[-1, 1]``."""
+
+    def __init__(self, policy: DeterministicPolicy, critic: nn.Module) -> None:
+        super().__init__()
+        self.policy = policy
+        self.critic = critic
+
+    def prepare(self, obs: torch.Tensor) -> torch.Tensor:
+        """Raw observations → the float32 input both networks take."""
+        return self.policy.prepare(obs)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        """``μ(obs)`` ``[B, d]``."""
+        return self.policy(obs)
+
+
+class SACNetworks(nn.Module):
+    """The acting module of SAC: ``policy`` (:class:`GaussianPolicy`) and ``critic``
+    (:class:`TwinCritic`). ``forward(obs)`` = the deterministic action ``tanh(mean)`` ``[B, d]``."""
+
+    def __init__(self, policy: GaussianPolicy, critic: TwinCritic) -> None:
+        super().__init__()
+        self.policy = policy
+        self.critic = critic
+
+    def prepare(self, obs: torch.Tensor) -> torch.Tensor:
+        """Raw observations → the float32 input both networks take."""
+        return self.policy.prepare(obs)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        """``tanh(mean(obs))`` ``[B, d]``."""
+        return self.policy.deterministic(obs)
+
+
+def build_dpg_networks(kind: str, obs_shape: Sequence[int], act_dim: int, hidden_sizes: Sequence[int], *,
+                       twin_critics: bool = False, distributional: bool = False, num_atoms: int = 51,
+                       v_min: float = -150.0, v_max: float = 150.0, obs_space: Any = None) -> DPGNetworks:
+    """μ and the critic of one DPG variant: a scalar :class:`Critic` (DDPG, Ape-X DPG), a
+    :class:`TwinCritic` (TD3) or a :class:`CategoricalCritic` (D4PG).
+
+    Raises:
+        ValueError: ``twin_critics`` together with ``distributional``; as the classes.
+    """
+    if twin_critics and distributional:
+        raise ValueError("twin critics with a distributional critic are not supported")
+    policy = DeterministicPolicy(kind, obs_shape, act_dim, hidden_sizes, obs_space)
+    critic: nn.Module
+    if distributional:
+        critic = CategoricalCritic(kind, obs_shape, act_dim, hidden_sizes, num_atoms, v_min, v_max, obs_space)
+    elif twin_critics:
+        critic = TwinCritic(kind, obs_shape, act_dim, hidden_sizes, obs_space)
+    else:
+        critic = Critic(kind, obs_shape, act_dim, hidden_sizes, obs_space)
+    return DPGNetworks(policy, critic)
+
+
+def build_sac_networks(kind: str, obs_shape: Sequence[int], act_dim: int, hidden_sizes: Sequence[int],
+                       obs_space: Any = None) -> SACNetworks:
+    """SAC's Gaussian policy and twin critics.
+
+    Raises:
+        ValueError: as the classes.
+    """
+    return SACNetworks(GaussianPolicy(kind, obs_shape, act_dim, hidden_sizes, obs_space),
+                       TwinCritic(kind, obs_shape, act_dim, hidden_sizes, obs_space))
