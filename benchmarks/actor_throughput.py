@@ -4,7 +4,7 @@ Three contenders, each in its own process started with ``spawn`` and one torch t
 ``envs_per_actor`` environments of the ``atari`` preset (DeepMind preprocessing) for a fixed
 number of steps after a warm-up:
 
-* **actor**: ``apexrl.runtime.actor.Actor(atari() with num_actors=1, info, 0, params)``;
+* **actor**: ``apexrl.runtime.actor.Actor(atari() with num_actors=1, "apex-dqn", info, 0, params)``;
   ``actor.step()`` in a loop, every message put on a bounded ``multiprocessing`` queue that this
   (parent) process drains, so building, pickling and sending messages are included. This
   process publishes a learner network to the ``SharedParams`` ten times a second, so the
@@ -41,7 +41,7 @@ FRAMES_PER_STEP = 4
 
 
 def make_config(env_id: str = ENV_ID):
-    from apexrl.algos.apex_dqn import atari
+    from apexrl.agents.dqn.apex_dqn import atari
 
     config = atari()
     return dataclasses.replace(config, run=dataclasses.replace(config.run, env_id=env_id, num_actors=1))
@@ -56,7 +56,7 @@ def _child(kind: str, config, info, params, out, results, steps: int, warmup: in
         if kind == "actor":
             from apexrl.runtime.actor import Actor
 
-            actor = Actor(config, info, 0, params)
+            actor = Actor(config, "apex-dqn", info, 0, params)
             num_envs = actor.num_envs
             sent = {"messages": 0, "transitions": 0, "frames": 0}
 
@@ -81,7 +81,7 @@ def _child(kind: str, config, info, params, out, results, steps: int, warmup: in
         else:
             from apexrl.envs import make_vector_env
             from apexrl.nets import build_q_network
-            from apexrl.runtime.trainer import env_kwargs_for
+            from apexrl.runtime.actor import env_kwargs_for
 
             num_envs = config.actor.envs_per_actor
             envs = make_vector_env(config.run.env_id, num_envs, seed, training=True, context="ceiling",
@@ -168,7 +168,7 @@ def profile_actor(config, info, params, steps: int) -> None:
         print("--profile needs pyinstrument (pip install pyinstrument)")
         return
     torch.set_num_threads(1)
-    actor = Actor(config, info, 0, params)
+    actor = Actor(config, "apex-dqn", info, 0, params)
     for _ in range(50):
         actor.step()
     profiler = Profiler(interval=0.0005)
@@ -190,7 +190,7 @@ def main() -> None:
     import torch
 
     from apexrl.envs import env_info
-    from apexrl.runtime.learner import DQNLearner
+    from apexrl.agents.dqn.learner import DQNLearner
     from apexrl.runtime.params import SharedParams
 
     torch.set_num_threads(1)

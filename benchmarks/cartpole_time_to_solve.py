@@ -3,7 +3,7 @@
 "Solved" = the mean greedy return over 20 evaluation episodes first reaches 475. Both are
 evaluated every 2,500 environment steps; evaluation time is excluded from both clocks:
 
-* apexrl: ``apexrl.algos.apex_dqn.train(cartpole() with eval_interval_frames=2500,
+* apexrl: ``apexrl.runtime.run.train(cartpole() with eval_interval_frames=2500,
   eval_episodes=20)``; its evaluator runs in its own process, and ``summary["eval_history"]``
   gives for every evaluation the wall time (seconds since ``train`` started) at which the
   evaluated parameters were published. The end-of-budget return is ``final_eval_return``.
@@ -62,7 +62,8 @@ def first_solve(history: list[dict[str, float]]) -> float:
 
 
 def run_apexrl(seed: int, total_frames: int | None) -> dict[str, Any]:
-    from apexrl.algos.apex_dqn import cartpole, train
+    from apexrl.agents.dqn.apex_dqn import cartpole
+    from apexrl.runtime.run import train
 
     config = cartpole()
     with tempfile.TemporaryDirectory(prefix="apexrl-bench-cartpole-") as tmp:
@@ -71,7 +72,7 @@ def run_apexrl(seed: int, total_frames: int | None) -> dict[str, Any]:
                                   **({"total_env_frames": total_frames} if total_frames else {}))
         config = dataclasses.replace(config, run=run)
         t0 = time.perf_counter()
-        summary = train(config)
+        summary = train(config, "apex-dqn")
         outer = time.perf_counter() - t0
         progress = H.metrics_rows(os.path.join(run.run_dir, "metrics.csv"),
                                   ("wall_s", "env_frames", "learner_steps"))
@@ -162,7 +163,7 @@ def main() -> None:
     apexrl_frames = 30_000 if quick else None  # None: the preset's budget
     sb3_steps = 20_000 if quick else ZOO["n_timesteps"]
 
-    from apexrl.algos.apex_dqn import cartpole
+    from apexrl.agents.dqn.apex_dqn import cartpole
 
     apexrl_budget = apexrl_frames or cartpole().run.total_env_frames
     runs: dict[str, list[dict[str, Any]]] = {"apexrl": [], "sb3": []}

@@ -1,6 +1,6 @@
 """DQN-family ablation on MinAtar: each named algorithm, a fixed frame budget, several seeds.
 
-Every run is ``ALGORITHMS[name].presets["minatar"]()`` with the game, budget and seed replaced
+Every run is ``AGENTS[name].presets["minatar"]()`` with the game, budget and seed replaced
 (the same actor, replay and learner code; only the switches differ). Each finished run is cached
 as ``benchmarks/results/dqn_ablation_runs/<game>-<algo>-s<seed>-<frames>.json`` (its greedy eval
 curve, its training curve from ``metrics.csv`` and its summary), so the full grid (8 algorithms
@@ -36,7 +36,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _harness as H  # noqa: E402
 
-from apexrl.algos import ALGORITHMS  # noqa: E402
+from apexrl.agents import AGENTS  # noqa: E402
+from apexrl.runtime.run import train  # noqa: E402
 from apexrl.config import ApexDQNConfig  # noqa: E402
 
 NAME = "dqn_ablation"
@@ -68,7 +69,7 @@ def run_one(algo: str, game: str, seed: int, frames: int, quick: bool, learner_t
     path = run_path(algo, game, seed, frames, quick)
     if path.exists():
         return json.loads(path.read_text())
-    base = ALGORITHMS[algo].presets["minatar"]()
+    base = AGENTS[algo].presets["minatar"]()
     with tempfile.TemporaryDirectory() as tmp:
         run = dataclasses.replace(base.run, env_id=GAMES[game], total_env_frames=frames, seed=seed,
                                   run_dir=str(Path(tmp) / "run"), progress=False, tensorboard=False,
@@ -76,7 +77,7 @@ def run_one(algo: str, game: str, seed: int, frames: int, quick: bool, learner_t
                                   final_eval_episodes=5 if quick else base.run.final_eval_episodes,
                                   learner_threads=learner_threads)
         config = ApexDQNConfig(run=run, replay=base.replay, actor=base.actor, learner=base.learner)
-        summary = ALGORITHMS[algo].train(config)
+        summary = train(config, algo)
         train_curve = _train_curve(Path(tmp) / "run" / "metrics.csv")
     if "final_eval_return" not in summary:  # stopped by a signal: a checkpoint, no final evaluation
         raise SystemExit(f"{game} {algo} seed {seed} was interrupted at {summary.get('env_frames', 0):,} frames; "

@@ -110,8 +110,8 @@ def fill_apexrl_replay(capacity: int, seed: int):
 
 class ApexrlLearner:
     def __init__(self, batch: int, replay, info) -> None:
-        from apexrl.algos.apex_dqn import atari
-        from apexrl.runtime.learner import DQNLearner
+        from apexrl.agents.dqn.apex_dqn import atari
+        from apexrl.agents.dqn.learner import DQNLearner
 
         cfg = dataclasses.replace(atari().learner, batch_size=batch)
         self.config = cfg

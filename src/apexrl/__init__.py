@@ -1,6 +1,7 @@
 """apexrl: distributed deep reinforcement learning around Ape-X (Horgan et al. 2018).
 
 Public API:
+    train(config, algo, resume=None) -> summary  train any registered agent (apexrl.agents.AGENTS)
     train_apex_dqn(config) -> summary dict       train Ape-X DQN on one machine
     ApexDQNConfig, RunConfig, ReplayConfig, ActorConfig, DQNConfig   frozen configs
     make_env, make_vector_env                    Gymnasium environments with standard preprocessing
@@ -22,14 +23,24 @@ __all__ = [
     "RunConfig",
     "__version__",
     "load_policy",
+    "train",
+    "train_apex_dqn",
 ]
 
 
 def __getattr__(name: str):  # lazy: keep `import apexrl` light for actor processes and the CLI
-    if name == "train_apex_dqn":
-        from apexrl.algos.apex_dqn import train
+    if name == "train":
+        from apexrl.runtime.run import train
 
         return train
+    if name == "train_apex_dqn":
+        from apexrl.runtime.run import train
+
+        def train_apex_dqn(config: ApexDQNConfig, resume: str | None = None) -> dict:
+            """Train Ape-X DQN (``train(config, "apex-dqn", resume)``)."""
+            return train(config, "apex-dqn", resume)
+
+        return train_apex_dqn
     if name in ("make_env", "make_vector_env"):
         import apexrl.envs as envs
 

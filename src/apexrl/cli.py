@@ -11,7 +11,7 @@ a preset sets the defaults, flags given on the command line override them.
 One command tree: :data:`COMMANDS` maps each command name to its parser, and :func:`parse` turns
 a command line into an :class:`Invocation` without running anything (the tests parse every
 command line of the docs with it). A new command is one function registered with
-:func:`command`; a new algorithm is one entry of :data:`apexrl.algos.ALGORITHMS`. tyro parses
+:func:`command`; a new algorithm is one entry of :data:`apexrl.agents.AGENTS`. tyro parses
 every flag; ``apexrl train`` reads the few flags that choose the defaults of the others
 (``--preset``, ``--resume``, ``--env``, ``--actors``, ``--backend``, ``--run-dir``) with a first
 tyro pass over the same, unchanged arguments, then parses all of them with those defaults.
@@ -26,15 +26,14 @@ import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, Generic, TypeVar
 
 import numpy as np
 import tyro
 from rich.console import Console
 from rich.markup import escape
 
-from apexrl.algos import ALGORITHMS
-from apexrl.config import ApexDQNConfig
+from apexrl.agents import AGENTS
 
 _err = Console(stderr=True, soft_wrap=True)
 
@@ -112,15 +111,19 @@ class _TrainChoice:
     run_dir: str | None = None
 
 
-@dataclass(frozen=True)
-class TrainArgs:
-    """What ``apexrl train ALGO`` parsed: the run's configuration and the two options that are
-    not part of it."""
+ConfigT = TypeVar("ConfigT")
 
-    config: Annotated[ApexDQNConfig, tyro.conf.arg(name="")]
+
+@dataclass(frozen=True)
+class TrainArgs(Generic[ConfigT]):
+    """What ``apexrl train ALGO`` parsed: the run's configuration (the agent's config class) and the
+    two options that are not part of it."""
+
+    config: Annotated[ConfigT, tyro.conf.arg(name="")]
     preset: Annotated[str | None, tyro.conf.arg(metavar="NAME", help=(
         "Preset that sets every default (see the list above); default: the env id's family (ALE/… -> atari, "
-        "MinAtar/… -> minatar, FrozenLake/Taxi/CliffWalking -> toy-text) when the algorithm has that preset."))] = None
+        "MinAtar/… -> minatar, FrozenLake/Taxi/CliffWalking -> toy-text, Pendulum -> pendulum, MuJoCo -> mujoco, "
+        "dm_control/… -> control) when the algorithm has that preset."))] = None
     resume: Annotated[str | None, tyro.conf.arg(metavar="RUN_DIR", help=(
         "Continue the run in RUN_DIR from its newest complete checkpoint: its saved configuration is the default "
         "and given flags override it; --env and --run-dir may only repeat the run's own values."))] = None
@@ -135,16 +138,27 @@ def _family_preset(env_id: str | None) -> str | None:
         return "atari"
     if env_id.startswith("MinAtar/"):
         return "minatar"
-    return "toy-text" if env_id.split("-v")[0] in _TOY_TEXT else None
+    if env_id.startswith("dm_control/"):
+        return "control"
+    name = env_id.split("-v")[0]
+    if name in _TOY_TEXT:
+        return "toy-text"
+    if name in _MUJOCO:
+        return "mujoco"
+    return "pendulum" if name in ("Pendulum", "MountainCarContinuous") else None
 
 
 _TOY_TEXT = ("FrozenLake", "FrozenLake8x8", "Taxi", "CliffWalking")
 """Gymnasium's toy-text grids with ``Discrete`` states, which get ``--preset toy-text``."""
 
+_MUJOCO = ("HalfCheetah", "Hopper", "Walker2d", "Ant", "Humanoid", "HumanoidStandup", "Swimmer", "Reacher",
+           "Pusher", "InvertedPendulum", "InvertedDoublePendulum")
+"""Gymnasium's MuJoCo locomotion and control tasks (``mujoco`` extra), which get ``--preset mujoco``."""
+
 
 def _train_usage() -> str:
     return (f"usage: apexrl train ALGO [--preset NAME] [flags]   (apexrl train ALGO --help lists every flag)\n\n"
-            f"algorithms: {', '.join(ALGORITHMS)}")
+            f"algorithms: {', '.join(AGENTS)}")
 
 
 @command("train", "train ALGO", "train an agent (algorithms: {algos}); `apexrl train ALGO --help` lists every flag")
@@ -159,11 +173,11 @@ def parse_train(argv: list[str]) -> Invocation:
     if not argv or argv[0].startswith("-"):
         if argv and argv[0] in ("-h", "--help"):
             return Invocation("help", None, lambda: print(_train_usage()) or 0)
-        raise UsageError(f"apexrl train needs an algorithm name first: one of {', '.join(ALGORITHMS)}")
+        raise UsageError(f"apexrl train needs an algorithm name first: one of {', '.join(AGENTS)}")
     algo, rest = argv[0], argv[1:]
-    if algo not in ALGORITHMS:
-        raise UsageError(f"unknown algorithm {algo!r}; available: {', '.join(ALGORITHMS)}")
-    spec = ALGORITHMS[algo]
+    if algo not in AGENTS:
+        raise UsageError(f"unknown algorithm {algo!r}; available: {', '.join(AGENTS)}")
+    spec = AGENTS[algo]
     choice, _ = tyro.cli(_TrainChoice, args=rest, return_unknown_args=True, add_help=False,
                          prog=f"apexrl train {algo}")
     notes: list[str] = []
@@ -186,7 +200,8 @@ def parse_train(argv: list[str]) -> Invocation:
                    + f"\n\nPresets (--preset NAME): {', '.join(spec.presets)}. Continue a stopped or finished run "
                    "with --resume RUN_DIR (its saved configuration is the default; flags override it).")
     try:
-        args = tyro.cli(TrainArgs, default=TrainArgs(config=default, preset=choice.preset, resume=choice.resume),
+        args = tyro.cli(TrainArgs[spec.config_class],  # type: ignore[name-defined]
+                        default=TrainArgs(config=default, preset=choice.preset, resume=choice.resume),
                         args=rest, prog=f"apexrl train {algo}", description=description)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
@@ -200,7 +215,7 @@ def parse_train(argv: list[str]) -> Invocation:
     return Invocation("train", args, lambda: _run_train(args))
 
 
-def _resume_default(spec: Any, algo: str, choice: _TrainChoice) -> ApexDQNConfig:
+def _resume_default(spec: Any, algo: str, choice: _TrainChoice) -> Any:
     """The saved configuration of ``--resume RUN_DIR``, after checking the flags that cannot change."""
     from apexrl.config import from_dict
 
@@ -227,7 +242,7 @@ def _resume_default(spec: Any, algo: str, choice: _TrainChoice) -> ApexDQNConfig
 
 
 def _run_train(args: TrainArgs) -> int:
-    spec, algo, config = ALGORITHMS[args.algo], args.algo, args.config
+    spec, algo, config = AGENTS[args.algo], args.algo, args.config
     for note in args.notes:
         _err.print(note, highlight=False, markup=False)
     if args.resume is not None:
@@ -244,7 +259,9 @@ def _run_train(args: TrainArgs) -> int:
         except ValueError as exc:
             return _fail(str(exc))
     try:
-        summary = spec.train(config, resume=args.resume)
+        from apexrl.runtime.run import train
+
+        summary = train(config, algo, resume=args.resume)
     except ValueError as exc:
         return _fail(str(exc))
     except RuntimeError as exc:
@@ -317,7 +334,7 @@ def _run_eval(args: EvalArgs) -> int:
     _err.print(f"evaluating the {chosen.describe()}", highlight=False, markup=False)
     run = config.run
     epsilon = run.eval_epsilon if args.epsilon is None else args.epsilon
-    returns = evaluate(network, run.env_id, args.episodes, epsilon=epsilon, seed=args.seed,
+    returns = evaluate(chosen.algo, network, run.env_id, args.episodes, epsilon=epsilon, seed=args.seed,
                        max_episode_steps=run.eval_max_episode_steps, **env_kwargs)
     result = {"run_dir": args.run_dir, "env_id": run.env_id, "network": chosen.source, "network_kind": chosen.kind,
               "learner_steps": chosen.learner_steps, "episodes": args.episodes, "epsilon": epsilon,
@@ -410,7 +427,7 @@ for _name, _usage, _summary, _args_class, _runner in _VIZ_COMMANDS:
 def usage() -> str:
     """The text of ``apexrl --help``."""
     width = max(len(c.usage) for c in COMMANDS.values())
-    lines = [f"  {c.usage:<{width}}  {c.summary.format(algos=', '.join(ALGORITHMS))}" for c in COMMANDS.values()]
+    lines = [f"  {c.usage:<{width}}  {c.summary.format(algos=', '.join(AGENTS))}" for c in COMMANDS.values()]
     return "usage: apexrl COMMAND ...\n\ncommands:\n" + "\n".join(lines) + "\n"
 
 

@@ -280,7 +280,7 @@ class DQNConfig:
 @dataclass(frozen=True)
 class ApexDQNConfig:
     """Ape-X DQN (Horgan et al. 2018): N ε-greedy actors, central prioritized replay, one
-    dueling double n-step Q-learner. Presets: see :mod:`apexrl.algos.apex_dqn`."""
+    dueling double n-step Q-learner. Presets: see :mod:`apexrl.agents.dqn.apex_dqn`."""
 
     run: tyro.conf.OmitArgPrefixes[RunConfig] = field(default_factory=RunConfig)
     replay: tyro.conf.OmitArgPrefixes[ReplayConfig] = field(default_factory=ReplayConfig)

@@ -14,7 +14,8 @@ ray = pytest.importorskip("ray", reason="the ray extra is part of the test insta
 
 from ray.cluster_utils import Cluster  # noqa: E402
 
-from apexrl.algos import apex_dqn  # noqa: E402
+from apexrl.runtime.run import train  # noqa: E402
+from apexrl.agents.dqn import apex_dqn  # noqa: E402
 from apexrl.backends.ray_backend import local_only  # noqa: E402
 from apexrl.config import ApexDQNConfig, DQNConfig, EpsilonGreedyConfig, ReplayConfig, RunConfig  # noqa: E402
 
@@ -73,7 +74,7 @@ def test_two_nodes_two_shards_actor_killed_and_restarted(cluster, tmp_path):
     killer = threading.Thread(target=kill_one_actor, daemon=True)
     killer.start()
     with local_only():
-        summary = apex_dqn.train(config)
+        summary = train(config, "apex-dqn")
     killer.join()
     assert killed, "no actor process was found to kill"
     assert summary["backend"] == "ray" and summary["replay_shards"] == 2
@@ -103,7 +104,7 @@ def test_resume_on_another_cluster_restores_the_sharded_replay(cluster, tmp_path
     config = ApexDQNConfig(run=run, replay=ReplayConfig(replay_capacity=5000, learning_starts=300),
                            learner=DQNConfig(batch_size=32, hidden_sizes=(16,)))
     with local_only():
-        first = apex_dqn.train(config)
+        first = train(config, "apex-dqn")
     # every step became a transition except the n-step tails (n - 1 = 2 per env) and the local
     # buffers (< 50 each) of the 2 actors still unsent at the end: seen 1,959 of 2,000 once
     assert first["replay_size"] >= first["env_frames"] - 2 * (2 + 50) > 0
@@ -111,7 +112,7 @@ def test_resume_on_another_cluster_restores_the_sharded_replay(cluster, tmp_path
     import dataclasses
 
     resumed_cfg = dataclasses.replace(config, run=dataclasses.replace(run, ray_address=None, total_env_frames=3000))
-    second = apex_dqn.train(resumed_cfg, resume=str(tmp_path / "run"))
+    second = train(resumed_cfg, "apex-dqn", resume=str(tmp_path / "run"))
     assert not ray.is_initialized()  # the local instance it started is gone again
     assert second["resumes"] == 1 and second["env_frames"] >= 3000
     assert second["replay_size"] >= first["replay_size"]

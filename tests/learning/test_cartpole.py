@@ -4,7 +4,8 @@ import dataclasses
 
 import pytest
 
-from apexrl.algos import apex_dqn
+from apexrl.runtime.run import train  # noqa: E402
+from apexrl.agents.dqn import apex_dqn
 from apexrl.config import ApexDQNConfig, RunConfig
 
 pytestmark = pytest.mark.learning
@@ -21,7 +22,7 @@ def test_apex_dqn_solves_cartpole(tmp_path):
                        "num_actors": 2, "backend": "mp", "total_env_frames": FRAMES})
     replay = dataclasses.replace(preset.replay, replay_capacity=FRAMES)
     config = ApexDQNConfig(run=run, replay=replay, actor=preset.actor, learner=preset.learner)
-    summary = apex_dqn.train(config)
+    summary = train(config, "apex-dqn")
     # 475 is CartPole-v1's "solved" threshold; the final evaluation is 20 greedy episodes
     assert summary["final_eval_return"] >= 475, summary["eval_history"]
     assert summary["num_actors"] == 2

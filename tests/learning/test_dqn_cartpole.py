@@ -6,13 +6,14 @@ import dataclasses
 
 import pytest
 
-from apexrl.algos import ALGORITHMS
+from apexrl.runtime.run import train  # noqa: E402
+from apexrl.agents import AGENTS
 
 pytestmark = pytest.mark.learning
 
 
 def test_dqn_solves_cartpole_in_one_process(tmp_path):
-    algo = ALGORITHMS["dqn"]
+    algo = AGENTS["dqn"]
     preset = algo.presets["cartpole"]()
     lc = preset.learner
     assert (lc.double, lc.dueling, lc.distributional, lc.noisy, lc.n_step) == (False, False, False, False, 1)
@@ -21,7 +22,7 @@ def test_dqn_solves_cartpole_in_one_process(tmp_path):
     # deterministic for a seed
     run = dataclasses.replace(preset.run, run_dir=str(tmp_path / "run"), seed=0, progress=False,
                               tensorboard=False, learner_threads=1)
-    summary = algo.train(dataclasses.replace(preset, run=run))
+    summary = train(dataclasses.replace(preset, run=run), algo.name)
     # 475 is CartPole-v1's "solved" threshold; the final evaluation is 20 greedy episodes
     assert summary["final_eval_return"] >= 475, summary["eval_history"]
     assert summary["env_frames"] >= preset.run.total_env_frames

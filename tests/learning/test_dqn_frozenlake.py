@@ -9,19 +9,20 @@ import dataclasses
 
 import pytest
 
-from apexrl.algos import ALGORITHMS
+from apexrl.runtime.run import train  # noqa: E402
+from apexrl.agents import AGENTS
 
 pytestmark = pytest.mark.learning
 
 
 def test_dqn_learns_slippery_frozenlake_from_one_hot_states(tmp_path):
-    algo = ALGORITHMS["dqn"]
+    algo = AGENTS["dqn"]
     preset = algo.presets["toy-text"]()
     assert preset.run.env_id == "FrozenLake-v1" and preset.run.backend == "local"
     # one learner thread: the one-process loop is then deterministic for a seed
     run = dataclasses.replace(preset.run, run_dir=str(tmp_path / "run"), seed=0, progress=False, tensorboard=False,
                               learner_threads=1, eval_interval_frames=0, final_eval_episodes=100)
     assert run.total_env_frames == 60_000 and preset.actor.epsilon_decay_frames == 6_000
-    summary = algo.train(dataclasses.replace(preset, run=run))
+    summary = train(dataclasses.replace(preset, run=run), algo.name)
     # the optimal policy reaches the goal in about 74% of the episodes (the reward is 1 there, else 0)
     assert summary["final_eval_return"] >= 0.6, summary["eval_history"]

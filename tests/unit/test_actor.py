@@ -7,11 +7,12 @@ import sys
 import numpy as np
 import pytest
 
-from apexrl.algos.apex_dqn import cartpole
+from apexrl.agents.dqn.apex_dqn import cartpole
 from apexrl.config import ApexDQNConfig
 from apexrl.envs import EnvError, env_info
 from apexrl.nets import build_q_network
-from apexrl.runtime.actor import Actor, apex_epsilon
+from apexrl.agents.dqn.policy import apex_epsilon
+from apexrl.runtime.actor import Actor
 from apexrl.runtime.params import SharedParams
 from apexrl.runtime.trainer import RateLimiter
 
@@ -28,12 +29,12 @@ def make_actor(env_id, index=0, num_actors=1, buffer=10):
     net = build_q_network(info.kind, info.obs_shape, info.num_actions, p.learner.hidden_sizes, p.learner.dueling)
     params = SharedParams(net)
     params.publish(net)
-    return Actor(config, info, index, params), net
+    return Actor(config, "apex-dqn", info, index, params), net
 
 
 def test_actor_messages_carry_transitions_priorities_and_counts():
     actor, _ = make_actor("CartPole-v1", index=1, num_actors=3, buffer=16)
-    assert actor.epsilon == pytest.approx(apex_epsilon(1, 3))
+    assert actor.policy.epsilon == pytest.approx(apex_epsilon(1, 3))
     assert actor.param_version == 1
     messages, steps = [], 0
     while len(messages) < 5:

@@ -15,7 +15,7 @@ from apexrl.config import DQNConfig
 from apexrl.envs import env_info
 from apexrl.runtime.checkpoint import (CheckpointError, checkpoint_dirs, load_checkpoint, load_latest,
                                        save_checkpoint)
-from apexrl.runtime.learner import DQNLearner
+from apexrl.agents.dqn.learner import DQNLearner
 from apexrl.types import SampledBatch, Transitions
 
 

@@ -9,7 +9,7 @@ import shlex
 
 import pytest
 
-from apexrl.algos import ALGORITHMS
+from apexrl.agents import AGENTS
 from apexrl.cli import COMMANDS, EvalArgs, ExportArgs, TrainArgs, UsageError, parse, plain_text
 from apexrl.config import ApexDQNConfig, flag_name, to_dict
 from apexrl.viz.commands import InspectArgs, PlotArgs, ScoreArgs, VideoArgs
@@ -58,7 +58,7 @@ FIELDS = _fields()
 def _saved_run(tmp_path, algo="apex-dqn", config=None):
     run_dir = tmp_path / "saved-run"
     run_dir.mkdir(exist_ok=True)
-    config = config or ALGORITHMS[algo].presets["minatar"]()
+    config = config or AGENTS[algo].presets["minatar"]()
     (run_dir / "config.json").write_text(json.dumps({"algo": algo, "config": to_dict(config)}))
     return str(run_dir), config
 
@@ -114,23 +114,23 @@ def test_every_documented_command_line_parses(tmp_path, where, line):
                     assert getattr(getattr(config, group), f.name) == getattr(getattr(saved, group), f.name)
     elif "--preset" in words:
         preset = words[words.index("--preset") + 1]
-        assert config.replay == ALGORITHMS[args.algo].presets[preset]().replay
+        assert config.replay == AGENTS[args.algo].presets[preset]().replay
 
 
 def test_env_family_chooses_the_preset():
     inv = parse(["train", "apex-rainbow", "--env", "MinAtar/Breakout-v1"])
-    minatar = ALGORITHMS["apex-rainbow"].presets["minatar"]()
+    minatar = AGENTS["apex-rainbow"].presets["minatar"]()
     assert inv.args.config.run.total_env_frames == minatar.run.total_env_frames == 3_000_000
     assert inv.args.config.learner == minatar.learner
     assert any("--preset minatar" in n for n in inv.args.notes)
     inv = parse(["train", "dqn", "--env", "ALE/Pong-v5"])
     assert inv.args.config.learner.hidden_sizes == (512,) and inv.args.config.run.env_id == "ALE/Pong-v5"
     inv = parse(["train", "dqn", "--env", "ALE/Pong-v5", "--preset", "cartpole"])  # an explicit preset wins
-    assert inv.args.config.learner.hidden_sizes == ALGORITHMS["dqn"].presets["cartpole"]().learner.hidden_sizes
+    assert inv.args.config.learner.hidden_sizes == AGENTS["dqn"].presets["cartpole"]().learner.hidden_sizes
     assert inv.args.notes == ()
     for env_id in ("FrozenLake-v1", "Taxi-v4", "CliffWalking-v1"):  # the issue-21 command: no --preset
         inv = parse(["train", "dqn", "--env", env_id])
-        assert inv.args.config.learner == ALGORITHMS["dqn"].presets["toy-text"]().learner
+        assert inv.args.config.learner == AGENTS["dqn"].presets["toy-text"]().learner
         assert any("--preset toy-text" in n for n in inv.args.notes)
     assert parse(["train", "dqn", "--env", "Acrobot-v1"]).args.notes == ()
 
@@ -180,7 +180,7 @@ def test_errors_name_what_is_wrong(capsys):
     assert list(COMMANDS) == ["train", "eval", "export", "plot", "score", "video", "inspect"]
 
 
-@pytest.mark.parametrize("argv", [["train", algo, "--help"] for algo in ALGORITHMS]
+@pytest.mark.parametrize("argv", [["train", algo, "--help"] for algo in AGENTS]
                          + [["eval", "--help"], ["export", "--help"]] + [[name, "--help"] for name in VIZ])
 def test_help_has_no_restructuredtext_markup(capsys, argv):
     with pytest.raises(SystemExit) as exc:
@@ -201,5 +201,5 @@ def test_top_level_help_lists_every_command(capsys):
 
 def test_plain_text():
     assert plain_text("Gymnasium id (``CartPole-v1``, ``module:EnvId``)") == "Gymnasium id (CartPole-v1, module:EnvId)"
-    assert plain_text("see :mod:`apexrl.algos.apex_dqn` and :class:`~apexrl.runtime.policy.Policy`") == \
-        "see apexrl.algos.apex_dqn and Policy"
+    assert plain_text("see :mod:`apexrl.agents.dqn.apex_dqn` and :class:`~apexrl.runtime.policy.Policy`") == \
+        "see apexrl.agents.dqn.apex_dqn and Policy"

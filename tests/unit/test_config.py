@@ -2,7 +2,7 @@
 
 import pytest
 
-from apexrl.algos.apex_dqn import PRESETS
+from apexrl.agents.dqn.apex_dqn import PRESETS
 from apexrl.config import ApexDQNConfig, DQNConfig, EpsilonGreedyConfig, ReplayConfig, RunConfig, from_dict, to_dict
 
 

@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from apexrl.algos import ALGORITHMS
+from apexrl.agents import AGENTS
 from apexrl.config import DQNConfig, ReplayConfig
 from apexrl.envs import env_info
 from apexrl.nets import NoisyLinear, build_dqn_network
 from apexrl.nets.distributional import CategoricalQNetwork
 from apexrl.runtime.evaluator import evaluate
-from apexrl.runtime.learner import DQNLearner
-from apexrl.runtime.trainer import build_replay
+from apexrl.agents.dqn.learner import DQNLearner
+from apexrl.replay.build import build_replay
 from apexrl.types import Transitions
 
 INFO = env_info("CartPole-v1")
@@ -34,7 +34,7 @@ TABLE = {
 @pytest.mark.parametrize("name", sorted(TABLE))
 @pytest.mark.parametrize("family", ["cartpole", "minatar", "atari", "toy-text"])
 def test_named_algorithms_set_the_papers_switches(name, family):
-    algo = ALGORITHMS[name]
+    algo = AGENTS[name]
     config = algo.presets[family]()
     lc, rc = config.learner, config.replay
     double, dueling, prioritized, n, distributional, noisy, single = TABLE[name]
@@ -110,14 +110,14 @@ def test_noisy_switch_adds_noisy_layers_resampled_in_train_mode_and_mean_in_eval
     assert torch.equal(net(obs), net(obs))
     # evaluation uses the mean weights and leaves the network's mode as it found it
     net.train()
-    evaluate(net, "CartPole-v1", 1, epsilon=0.0, max_episode_steps=5)
+    evaluate("dqn", net, "CartPole-v1", 1, epsilon=0.0, max_episode_steps=5)
     assert net.training
 
 
 def test_rainbow_cartpole_overrides_only_the_documented_fields():
-    from apexrl.algos import apex_dqn
+    from apexrl.agents.dqn import apex_dqn
 
-    rb = ALGORITHMS["rainbow"].presets["cartpole"]()
+    rb = AGENTS["rainbow"].presets["cartpole"]()
     base = apex_dqn.cartpole()
     # a random-action warm-up over the first 10% of frames, then noisy nets alone
     assert (rb.actor.epsilon_start, rb.actor.epsilon, rb.actor.epsilon_decay_frames) == (1.0, 0.0, 10_000)
@@ -129,5 +129,5 @@ def test_rainbow_cartpole_overrides_only_the_documented_fields():
     assert rb.learner.learning_rate_final == base.learner.learning_rate_final
     assert rb.replay.replay_capacity == base.replay.replay_capacity
     # the other families' rainbow and the other algorithms on cartpole are untouched
-    assert ALGORITHMS["rainbow"].presets["minatar"]().actor.epsilon_start == 0.0
-    assert ALGORITHMS["c51"].presets["cartpole"]().learner.hidden_sizes == base.learner.hidden_sizes
+    assert AGENTS["rainbow"].presets["minatar"]().actor.epsilon_start == 0.0
+    assert AGENTS["c51"].presets["cartpole"]().learner.hidden_sizes == base.learner.hidden_sizes

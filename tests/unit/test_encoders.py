@@ -11,17 +11,17 @@ import torch
 from gymnasium import spaces
 from safetensors.torch import save_file
 
-from apexrl.algos import ALGORITHMS
+from apexrl.agents import AGENTS
 from apexrl.config import ApexDQNConfig, DQNConfig, to_dict
 from apexrl.envs import env_info, make_env, make_vector_env
 from apexrl.envs.spaces import compact_int_dtype, compact_space, space_from_json, space_to_json
 from apexrl.nets import BinaryEncoder, IdentityEncoder, OneHotEncoder, build_dqn_network, build_encoder
 from apexrl.runtime.actor import Actor
 from apexrl.runtime.checkpoint import load_latest, save_checkpoint
-from apexrl.runtime.learner import DQNLearner
+from apexrl.agents.dqn.learner import DQNLearner
 from apexrl.runtime.params import SharedParams
 from apexrl.runtime.policy import export_policy, load_policy
-from apexrl.runtime.trainer import build_replay
+from apexrl.replay.build import build_replay
 from apexrl.types import Transitions
 
 
@@ -177,7 +177,7 @@ def test_network_state_dict_is_that_of_a_plain_mlp_on_the_one_hot():
 @pytest.mark.parametrize("env_id", ["FrozenLake-v1", "Test21/MultiDiscrete-v0", "Test21/MultiBinary-v0"])
 def test_replay_round_trip_in_the_compact_dtype(tmp_path, env_id):
     info = env_info(env_id)
-    config = ALGORITHMS["dqn"].presets["toy-text"]()
+    config = AGENTS["dqn"].presets["toy-text"]()
     replay = build_replay(dataclasses.replace(config.replay, replay_capacity=8), info, seed=0)
     space = info.observation_space
     space.seed(3)
@@ -202,14 +202,14 @@ def test_replay_round_trip_in_the_compact_dtype(tmp_path, env_id):
 
 
 def test_actor_sends_and_learner_trains_on_compact_observations():
-    config = ALGORITHMS["dqn"].presets["toy-text"]()
+    config = AGENTS["dqn"].presets["toy-text"]()
     config = dataclasses.replace(config, actor=dataclasses.replace(config.actor, local_buffer_size=20))
     info = env_info("Taxi-v4")
     config = dataclasses.replace(config, run=dataclasses.replace(config.run, env_id="Taxi-v4"))
     learner = DQNLearner(config.learner, info)
     params = SharedParams(learner.online)
     params.publish(learner.online)
-    actor = Actor(config, info, 0, params)
+    actor = Actor(config, "apex-dqn", info, 0, params)
     message = None
     while message is None:
         message = actor.step()
@@ -228,7 +228,7 @@ def test_actor_sends_and_learner_trains_on_compact_observations():
 
 def _fake_run(tmp_path, env_id, algo="dqn"):
     """A finished run directory (config.json, model.safetensors, summary.json) with fresh weights."""
-    preset = ALGORITHMS[algo].presets["toy-text"]()
+    preset = AGENTS[algo].presets["toy-text"]()
     config = ApexDQNConfig(run=dataclasses.replace(preset.run, env_id=env_id), replay=preset.replay,
                            actor=preset.actor, learner=dataclasses.replace(preset.learner, hidden_sizes=(16,)))
     run_dir = tmp_path / "run"

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from apexrl.runtime.actor import apex_epsilon
+from apexrl.agents.dqn.policy import apex_epsilon
 from apexrl.runtime.params import LocalParams, SharedParams
 
 

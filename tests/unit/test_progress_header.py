@@ -7,7 +7,7 @@ import time
 import pytest
 from rich.console import Console
 
-from apexrl.algos import ALGORITHMS
+from apexrl.agents import AGENTS
 from apexrl.config import ApexDQNConfig, RunConfig
 from apexrl.logging import ProgressBar, progress_line
 from apexrl.runtime import header
@@ -77,7 +77,7 @@ def test_terminal_detection_follows_rich():
 
 
 def test_header_fields_and_run_txt(tmp_path):
-    config = ALGORITHMS["apex-dqn"].presets["minatar"]()
+    config = AGENTS["apex-dqn"].presets["minatar"]()
     fields = dict(header_fields(config, "apex-dqn", str(tmp_path), "cpu (1 torch thread)"))
     assert fields == {"algorithm": "apex-dqn", "env": "MinAtar/Breakout-v1", "backend": "mp",
                       "actors": "2 × 4 envs (processes)", "frames": "3,000,000", "device": "cpu (1 torch thread)",
@@ -87,7 +87,7 @@ def test_header_fields_and_run_txt(tmp_path):
     assert stream.getvalue() == text + "\n"
     assert (tmp_path / "run.txt").read_text() == text + "\n"
     assert text.splitlines()[0] == "algorithm:   apex-dqn" and text.splitlines()[6] == f"run dir:     {tmp_path}"
-    local = ALGORITHMS["dqn"].presets["cartpole"]()
+    local = AGENTS["dqn"].presets["cartpole"]()
     assert dict(header_fields(local, "dqn", "r", "cpu"))["actors"] == "1 × 1 envs (in the learner's process)"
     assert format_header([("a", "1"), ("long", "2")]) == "a:    1\nlong: 2"
 

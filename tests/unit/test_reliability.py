@@ -9,13 +9,15 @@ import numpy as np
 import pytest
 import torch
 
-from apexrl.algos import apex_dqn
+from apexrl.agents.dqn import apex_dqn
 from apexrl.config import ApexDQNConfig, DQNConfig, ReplayConfig, RunConfig
 from apexrl.envs import env_info
 from apexrl.replay import ArrayStorage, FrameStorage
 from apexrl.runtime.actor import ActorError, ActorRestarts
 from apexrl.runtime.checkpoint import checkpoint_dirs
-from apexrl.runtime.trainer import LearnerError, available_memory_bytes, build_replay, replay_bytes_needed, train
+from apexrl.replay.build import available_memory_bytes, build_replay, replay_bytes_needed
+from apexrl.runtime.run import train
+from apexrl.runtime.trainer import LearnerError
 
 
 def test_restart_backoff_doubles_up_to_a_cap_then_stops():
@@ -62,13 +64,13 @@ def _tiny(run_dir: str, **learner) -> ApexDQNConfig:
 
 def test_consecutive_non_finite_updates_stop_without_touching_the_checkpoint(tmp_path, monkeypatch):
     run_dir = str(tmp_path / "run")
-    summary = train(_tiny(run_dir))
+    summary = train(_tiny(run_dir), "apex-dqn")
     assert summary["checkpoint"] and summary["skipped_updates"] == 0
     ckpt = checkpoint_dirs(run_dir)[0]
     files = {name: os.path.getmtime(os.path.join(ckpt, name)) for name in os.listdir(ckpt)}
     marker = open(os.path.join(ckpt, "COMPLETE")).read()
 
-    import apexrl.runtime.learner as learner_module
+    import apexrl.agents.dqn.learner as learner_module
 
     real = learner_module.dqn_loss
 
@@ -82,7 +84,7 @@ def test_consecutive_non_finite_updates_stop_without_touching_the_checkpoint(tmp
                                             "checkpoint_every_min": 1e-6}),
                            replay=config.replay, actor=config.actor, learner=config.learner)
     with pytest.raises(LearnerError, match=r"5 consecutive learner steps .*--max-consecutive-nonfinite 5"):
-        train(config, resume=run_dir)
+        train(config, "apex-dqn", resume=run_dir)
     assert checkpoint_dirs(run_dir) == [ckpt]
     assert {name: os.path.getmtime(os.path.join(ckpt, name)) for name in os.listdir(ckpt)} == files
     assert open(os.path.join(ckpt, "COMPLETE")).read() == marker
@@ -92,7 +94,7 @@ def test_consecutive_non_finite_updates_stop_without_touching_the_checkpoint(tmp
 
 def test_a_skipped_update_changes_nothing():
     from apexrl.types import SampledBatch, Transitions
-    from apexrl.runtime.learner import DQNLearner
+    from apexrl.agents.dqn.learner import DQNLearner
 
     learner = DQNLearner(DQNConfig(hidden_sizes=(8,)), env_info("CartPole-v1"))
     before = {k: v.clone() for k, v in learner.online.state_dict().items()}
@@ -110,12 +112,12 @@ def test_a_skipped_update_changes_nothing():
 def test_checkpoint_holds_exactly_the_finished_run(tmp_path):
     """Resume equivalence: what a resume loads is the run's state, item for item."""
     from apexrl.runtime.checkpoint import load_latest
-    from apexrl.runtime.learner import DQNLearner
+    from apexrl.agents.dqn.learner import DQNLearner
     from apexrl.runtime.policy import load_run_network
 
     run_dir = str(tmp_path / "run")
     config = _tiny(run_dir)
-    summary = train(config)
+    summary = train(config, "apex-dqn")
     ckpt = load_latest(run_dir)
     counters = ckpt.state["counters"]
     assert (counters["env_steps"], counters["learner_steps"], counters["episodes"]) == (
@@ -171,7 +173,7 @@ def test_serializer_error_while_checkpointing_is_logged_and_training_goes_on(tmp
     config = dataclasses.replace(config, run=dataclasses.replace(config.run, total_env_frames=3000,
                                                                  checkpoint_every_min=0.002))
     with caplog.at_level(logging.ERROR, logger="apexrl"):
-        summary = train(config)
+        summary = train(config, "apex-dqn")
     assert len(calls) >= 2, calls  # the first write failed, later ones were made (and the run finished)
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1 and "SafetensorError" in errors[0] and "training goes on" in errors[0]
@@ -198,7 +200,7 @@ def test_checkpoints_failing_past_the_bound_stop_the_run_keeping_the_last_good_o
         config.run, total_env_frames=1_000_000, checkpoint_every_min=0.002, max_checkpoint_failures=2))
     with pytest.raises(CheckpointError, match=r"2 checkpoint\(s\) in a row could not be written "
                                               r"\(--max-checkpoint-failures 2\).*last good checkpoint is .*ckpt-"):
-        train(config)
+        train(config, "apex-dqn")
     assert len(calls) == 3
     run_dir = str(tmp_path / "run")
     good = load_latest(run_dir)  # the first checkpoint, complete and verified
@@ -212,7 +214,7 @@ def test_leftover_temp_checkpoint_is_removed_when_the_run_resumes(tmp_path):
     import dataclasses
 
     run_dir = str(tmp_path / "run")
-    train(_tiny(run_dir))
+    train(_tiny(run_dir), "apex-dqn")
     leftover = os.path.join(run_dir, "checkpoints", ".tmp-ckpt-000000099999-4242")
     os.makedirs(os.path.join(leftover, "arrays"))
     with open(os.path.join(leftover, "tensors.safetensors"), "wb") as f:
@@ -220,7 +222,7 @@ def test_leftover_temp_checkpoint_is_removed_when_the_run_resumes(tmp_path):
     seen = []
     config = _tiny(run_dir)
     config = dataclasses.replace(config, run=dataclasses.replace(config.run, total_env_frames=2500))
-    summary = train(config, resume=run_dir, progress_hook=lambda row: seen.append(os.path.exists(leftover)))
+    summary = train(config, "apex-dqn", resume=run_dir, progress_hook=lambda row: seen.append(os.path.exists(leftover)))
     assert seen and not any(seen)  # already gone while training, before the resumed run's first checkpoint
     assert summary["resumes"] == 1 and not os.path.exists(leftover)
 
@@ -238,7 +240,7 @@ def test_truncated_message_from_a_dead_actor_is_dropped_whole():
 
     config = _tiny("unused")
     info = env_info("CartPole-v1")
-    source = ProcessSource(config, info, SharedParams(torch.nn.Linear(2, 2)), mp.get_context("spawn"))
+    source = ProcessSource(config, "apex-dqn", info, SharedParams(torch.nn.Linear(2, 2)), mp.get_context("spawn"))
     items = Transitions(obs=np.ones((2, 4), np.float32), action=np.zeros(2, np.int64), reward=np.ones(2, np.float32),
                         discount=np.ones(2, np.float32), next_obs=np.ones((2, 4), np.float32))
     good = ActorMessage(actor=0, items=items, priorities=np.ones(2, np.float32), env_steps=2)
@@ -272,7 +274,7 @@ def test_failed_checkpoint_at_a_signal_is_reported_not_claimed_saved(tmp_path, m
     calls = []
     monkeypatch.setattr(ckpt_module, "save_file", _failing_save_file({1}, calls))
     config = _tiny(str(tmp_path / "run"))
-    summary = train(config, stop_requests=[signal.SIGTERM])  # stops at once; its only save fails
+    summary = train(config, "apex-dqn", stop_requests=[signal.SIGTERM])  # stops at once; its only save fails
     assert len(calls) == 1 and summary["interrupted"] == "SIGTERM" and summary["checkpoint"] is None
     assert "No space left on device" in summary["checkpoint_error"]
     code = _report_train("apex-dqn", summary)

@@ -14,6 +14,7 @@ from torch import nn
 
 from apexrl.envs.spaces import scale_actions
 from apexrl.losses import TorchBatch
+from apexrl.runtime.optim_state import load_optimizer_tensors
 from apexrl.types import SampledBatch
 
 CONTINUOUS_ALGOS = ("ddpg", "td3", "sac", "apex-dpg", "d4pg")
@@ -125,3 +126,27 @@ def greedy_actions(network: nn.Module, obs: np.ndarray, action_space: spaces.Box
         actions = network(x).numpy()
     return scale_actions(actions, action_space.low, action_space.high)
 
+
+
+def load_optimizers(optimizers: dict[str, torch.optim.Optimizer], tensors: dict[str, torch.Tensor],
+                    meta: dict[str, Any]) -> None:
+    """Restore each optimizer ``name`` from the ``name.*`` tensors and ``meta[f"{name}_param_groups"]``
+    (:func:`apexrl.runtime.optim_state.load_optimizer_tensors`).
+
+    Raises:
+        ValueError: a missing group list, or state that does not fit (naming the optimizer).
+    """
+    for name, optimizer in optimizers.items():
+        groups = meta.get(f"{name}_param_groups")
+        if groups is None:
+            raise ValueError(f"checkpoint has no {name} state")
+        params = [p for g in optimizer.param_groups for p in g["params"]]
+        for key, value in tensors.items():
+            if key.startswith(name + ".") and value.dim() > 0:
+                index = int(key.split(".")[1])
+                if index >= len(params) or tuple(value.shape) != tuple(params[index].shape):
+                    raise ValueError(f"checkpoint {key} {tuple(value.shape)} does not fit this learner's {name}")
+        try:
+            load_optimizer_tensors(optimizer, name, tensors, groups)
+        except (ValueError, KeyError, RuntimeError) as exc:
+            raise ValueError(f"checkpoint {name} does not fit this learner: {exc}") from exc

@@ -8,11 +8,11 @@ from typing import Any
 
 from torch import nn
 
-from apexrl.config import ApexDQNConfig
 from apexrl.envs import EnvSpecInfo
+from apexrl.replay.build import build_replay
 from apexrl.runtime.actor import Actor, ActorMessage, ActorRestarts, frames_per_step
 from apexrl.runtime.evaluator import periodic_evaluation
-from apexrl.runtime.params import SharedParams
+from apexrl.runtime.params import LocalParams, SharedParams
 
 log = logging.getLogger("apexrl")
 
@@ -24,14 +24,14 @@ class LocalSource:
     parameters) after a short backoff, up to ``max_actor_restarts`` times.
 
     Args:
-        config, info, params: as for :class:`apexrl.runtime.actor.Actor`.
+        config, algo, info, params: as for :class:`apexrl.runtime.actor.Actor` (``algo`` is the agent's name).
         generation: first seed generation (a resumed run passes a new one).
         start_frames: emulator frames already taken (continues an ε decay).
     """
 
-    def __init__(self, config: ApexDQNConfig, info: EnvSpecInfo, params: SharedParams, generation: int = 0,
+    def __init__(self, config: Any, algo: str, info: EnvSpecInfo, params: SharedParams, generation: int = 0,
                  start_frames: int = 0) -> None:
-        self.config, self.info, self.params = config, info, params
+        self.config, self.algo, self.info, self.params = config, algo, info, params
         self.generation = generation - 1
         self.frames = start_frames
         self.fps = frames_per_step(info.kind)
@@ -41,7 +41,7 @@ class LocalSource:
 
     def start(self) -> None:
         self.generation += 1
-        self.actor = Actor(self.config, self.info, 0, self.params, generation=self.generation,
+        self.actor = Actor(self.config, self.algo, self.info, 0, self.params, generation=self.generation,
                            start_frames=self.frames)
 
     def poll(self, max_messages: int, timeout: float) -> list[ActorMessage]:
@@ -82,15 +82,15 @@ class LocalSource:
 class LocalEvaluator:
     """Evaluates the learner's network synchronously when asked."""
 
-    def __init__(self, config: ApexDQNConfig, network: nn.Module, env_kwargs: dict[str, Any]) -> None:
-        self.config = config
+    def __init__(self, config: Any, algo: str, network: nn.Module, env_kwargs: dict[str, Any]) -> None:
+        self.config, self.algo = config, algo
         self.network = network
         self.env_kwargs = env_kwargs
         self._results: list[tuple[dict[str, float], list[float]]] = []
         self._count = 0
 
     def request(self, tag: dict[str, float]) -> bool:
-        returns = periodic_evaluation(self.network, self.config.run, self._count, self.env_kwargs)
+        returns = periodic_evaluation(self.algo, self.network, self.config.run, self._count, self.env_kwargs)
         self._count += 1
         self._results.append((tag, returns))
         return True
@@ -101,3 +101,39 @@ class LocalEvaluator:
 
     def stop(self) -> None:
         pass
+
+
+class LocalBackend:
+    """``--backend local``: the replay, one actor, the evaluator and the learner in this process.
+
+    Parameters are handed over by reference (:class:`~apexrl.runtime.params.LocalParams`): the
+    actor copies them when it pulls.
+    """
+
+    name = "local"
+
+    def actor_processes(self, config: Any) -> int:
+        """Processes this backend starts for actors besides the learner's: none."""
+        return 0
+
+    def replay(self, config: Any, info: EnvSpecInfo) -> Any:
+        """The run's replay (:func:`apexrl.replay.build.build_replay`)."""
+        return build_replay(config.replay, info, seed=config.run.seed)
+
+    def params(self, network: nn.Module) -> LocalParams:
+        """Where the learner publishes ``network``'s parameters."""
+        return LocalParams()
+
+    def source(self, config: Any, algo: str, info: EnvSpecInfo, params: Any, generation: int,
+               start_frames: int) -> LocalSource:
+        """The experience source: one in-process actor."""
+        return LocalSource(config, algo, info, params, generation=generation, start_frames=start_frames)
+
+    def evaluator(self, config: Any, algo: str, info: EnvSpecInfo, params: Any, network: nn.Module,
+                  env_kwargs: dict[str, Any]) -> LocalEvaluator:
+        """Evaluates the learner's own ``network`` synchronously."""
+        return LocalEvaluator(config, algo, network, env_kwargs)
+
+    def placement_summary(self) -> dict[str, Any]:
+        """Where things ran (nothing to say for one process)."""
+        return {}

@@ -33,9 +33,9 @@ from typing import Any
 
 import torch
 
-from apexrl.config import ApexDQNConfig
+from apexrl.agents import get_agent
 from apexrl.envs import EnvSpecInfo
-from apexrl.nets import build_dqn_network
+from apexrl.replay.build import build_replay
 from apexrl.runtime.actor import Actor, ActorFailure, ActorMessage, ActorRestarts, frames_per_step
 from apexrl.runtime.evaluator import periodic_evaluation
 from apexrl.runtime.params import SharedParams
@@ -108,7 +108,7 @@ def _sender(conn: Any, outbox: queue_lib.Queue) -> None:
         return
 
 
-def _actor_main(config: ApexDQNConfig, info: EnvSpecInfo, index: int, params: SharedParams, conn: Any,
+def _actor_main(config: Any, algo: str, info: EnvSpecInfo, index: int, params: SharedParams, conn: Any,
                 stop: Any, parent: int, generation: int, start_frames: int, clock: Any) -> None:
     torch.set_num_threads(1)
     watch = _ParentWatch(parent)
@@ -118,7 +118,7 @@ def _actor_main(config: ApexDQNConfig, info: EnvSpecInfo, index: int, params: Sh
     actor = None
     failed = False
     try:
-        actor = Actor(config, info, index, params, generation=generation, start_frames=start_frames,
+        actor = Actor(config, algo, info, index, params, generation=generation, start_frames=start_frames,
                       step_clock=clock)
         while not stop.is_set() and not watch.gone():
             message = actor.step()
@@ -165,6 +165,7 @@ class ProcessSource:
     Args:
         config: the run's configuration (``num_actors``, ``max_actor_restarts``,
             ``actor_timeout_s``).
+        algo: the agent's registered name (actor processes look it up).
         info: environment shapes.
         params: shared parameters the actors pull from.
         ctx: a ``spawn`` multiprocessing context.
@@ -174,9 +175,10 @@ class ProcessSource:
             to continue an ε decay after a resume).
     """
 
-    def __init__(self, config: ApexDQNConfig, info: EnvSpecInfo, params: SharedParams, ctx: Any,
+    def __init__(self, config: Any, algo: str, info: EnvSpecInfo, params: SharedParams, ctx: Any,
                  generation: int = 0, start_frames: int = 0) -> None:
         self.config = config
+        self.algo = algo
         self.info = info
         self.params = params
         self.ctx = ctx
@@ -195,7 +197,7 @@ class ProcessSource:
         slot.generation += 1
         reader, writer = self.ctx.Pipe(duplex=False)
         self.clock[index] = 0.0
-        process = start_child(self.ctx, _actor_main, (self.config, self.info, index, self.params, writer,
+        process = start_child(self.ctx, _actor_main, (self.config, self.algo, self.info, index, self.params, writer,
                                                       self.stop_event, os.getpid(), slot.generation, slot.frames,
                                                       self.clock), name=f"apexrl-actor-{index}")
         writer.close()  # only the child holds the write end: its death means end-of-file here
@@ -305,11 +307,11 @@ class ProcessSource:
             self._discard(i, join_s=2)
 
 
-def _evaluator_main(config: ApexDQNConfig, info: EnvSpecInfo, params: SharedParams, requests: Any, results: Any,
+def _evaluator_main(config: Any, algo: str, info: EnvSpecInfo, params: SharedParams, requests: Any, results: Any,
                     env_kwargs: dict[str, Any], parent: int) -> None:
     torch.set_num_threads(1)
     run = config.run
-    net = build_dqn_network(config.learner, info)
+    net = get_agent(algo).build_network(config, info)
     net.eval()
     watch = _ParentWatch(parent)
     results.cancel_join_thread()
@@ -323,7 +325,7 @@ def _evaluator_main(config: ApexDQNConfig, info: EnvSpecInfo, params: SharedPara
             return
         try:
             params.pull(net)
-            returns = periodic_evaluation(net, run, count, env_kwargs)
+            returns = periodic_evaluation(algo, net, run, count, env_kwargs)
             results.put((tag, returns))
         except Exception as exc:
             results.put((tag, f"{type(exc).__name__}: {exc}"))
@@ -333,12 +335,12 @@ def _evaluator_main(config: ApexDQNConfig, info: EnvSpecInfo, params: SharedPara
 class ProcessEvaluator:
     """An evaluator process; one evaluation at a time, requests while busy are skipped."""
 
-    def __init__(self, config: ApexDQNConfig, info: EnvSpecInfo, params: SharedParams, ctx: Any,
+    def __init__(self, config: Any, algo: str, info: EnvSpecInfo, params: SharedParams, ctx: Any,
                  env_kwargs: dict[str, Any]) -> None:
         self.requests = ctx.Queue()
         self.results = ctx.Queue()
         self.busy = False
-        self.process = start_child(ctx, _evaluator_main, (config, info, params, self.requests, self.results,
+        self.process = start_child(ctx, _evaluator_main, (config, algo, info, params, self.requests, self.results,
                                                           env_kwargs, os.getpid()), name="apexrl-evaluator")
 
     def request(self, tag: dict[str, float]) -> bool:
@@ -368,3 +370,42 @@ class ProcessEvaluator:
         if self.process.is_alive():
             self.process.terminate()
             self.process.join(timeout=2)
+
+
+class MPBackend:
+    """``--backend mp`` (default): ``num_actors`` actor processes and an evaluator process started
+    with ``spawn``; parameters in shared memory (:class:`~apexrl.runtime.params.SharedParams`);
+    the replay and the learner in this process."""
+
+    name = "mp"
+
+    def __init__(self) -> None:
+        import multiprocessing as mp
+
+        self.ctx = mp.get_context("spawn")
+
+    def actor_processes(self, config: Any) -> int:
+        """Actor processes started besides the learner's: ``--actors``."""
+        return int(config.run.num_actors)
+
+    def replay(self, config: Any, info: EnvSpecInfo) -> Any:
+        """The run's replay (:func:`apexrl.replay.build.build_replay`)."""
+        return build_replay(config.replay, info, seed=config.run.seed)
+
+    def params(self, network: Any) -> SharedParams:
+        """Shared-memory parameters shaped like ``network``."""
+        return SharedParams(network, self.ctx)
+
+    def source(self, config: Any, algo: str, info: EnvSpecInfo, params: Any, generation: int,
+               start_frames: int) -> ProcessSource:
+        """The experience source: the actor processes."""
+        return ProcessSource(config, algo, info, params, self.ctx, generation=generation, start_frames=start_frames)
+
+    def evaluator(self, config: Any, algo: str, info: EnvSpecInfo, params: Any, network: Any,
+                  env_kwargs: dict[str, Any]) -> ProcessEvaluator:
+        """An evaluator process reading the published parameters."""
+        return ProcessEvaluator(config, algo, info, params, self.ctx, env_kwargs)
+
+    def placement_summary(self) -> dict[str, Any]:
+        """Where things ran (one machine: nothing to say)."""
+        return {}

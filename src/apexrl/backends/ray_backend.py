@@ -47,10 +47,9 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError("--backend ray needs Ray: pip install 'apexrl[ray]'") from exc
 
-from apexrl.config import ApexDQNConfig
+from apexrl.agents import get_agent
 from apexrl.envs import EnvSpecInfo
 from apexrl.logging import ProgressBar
-from apexrl.nets import build_dqn_network
 from apexrl.ray_address import check_ray_address
 from apexrl.replay.sharded import combine_samples, shard_counts, split_keys
 from apexrl.runtime.actor import Actor, ActorMessage, ActorRestarts
@@ -195,10 +194,10 @@ class RayParams:
 class ReplayShard:
     """One prioritized replay shard; keeps receipts of what actors inserted for the learner."""
 
-    def __init__(self, config: ApexDQNConfig, info: EnvSpecInfo, capacity: int, seed: int) -> None:
+    def __init__(self, config: Any, info: EnvSpecInfo, capacity: int, seed: int) -> None:
         import dataclasses
 
-        from apexrl.runtime.trainer import build_replay
+        from apexrl.replay.build import build_replay
 
         rcfg = dataclasses.replace(config.replay, replay_capacity=capacity,
                                    learning_starts=min(config.replay.learning_starts, capacity))
@@ -207,7 +206,7 @@ class ReplayShard:
 
     def add(self, message: ActorMessage) -> None:
         self.replay.add(message.items, message.priorities)
-        self.receipts.append((message.actor, message.env_steps, message.episodes, len(message.priorities),
+        self.receipts.append((message.actor, message.env_steps, message.episodes, message.num_transitions,
                               message.node))
 
     def _status(self) -> tuple[int, float, list]:
@@ -358,13 +357,13 @@ class RayShardedReplay:
 class ActorWorker:
     """One Ape-X actor: the shared :class:`Actor` loop writing into replay shards."""
 
-    def __init__(self, config: ApexDQNConfig, info: EnvSpecInfo, index: int, store: Any, shards: list[Any],
+    def __init__(self, config: Any, algo: str, info: EnvSpecInfo, index: int, store: Any, shards: list[Any],
                  start_frames: int) -> None:
         torch.set_num_threads(1)
         self.index, self.store, self.shards = index, store, shards
         self.node = ray.get_runtime_context().get_node_id()
         generation = ray.get(store.next_generation.remote(index))
-        self.actor = Actor(config, info, index, RayParams(store), generation=generation,
+        self.actor = Actor(config, algo, info, index, RayParams(store), generation=generation,
                            start_frames=start_frames)
         # one shard per actor (by index): a pixel stream's frames and the transitions that use them,
         # sent in different messages, must land in the same shard
@@ -408,7 +407,7 @@ class RaySource:
         self.restarts = ActorRestarts(n, config.actor.max_actor_restarts)
         self.workers = [
             ActorWorker.options(max_restarts=-1, max_task_retries=0, scheduling_strategy="SPREAD")
-            .remote(config, runtime.info, i, self.store, runtime.shards, start_frames // n)
+            .remote(config, runtime.algo, runtime.info, i, self.store, runtime.shards, start_frames // n)
             for i in range(n)]
         self.runs: dict[Any, int] = {}
         self.restart_at: dict[int, float] = {}
@@ -492,17 +491,17 @@ class RaySource:
 # ---------------------------------------------------------------------------- evaluator
 @ray.remote(num_cpus=0)
 class EvaluatorWorker:
-    def __init__(self, config: ApexDQNConfig, info: EnvSpecInfo, store: Any, env_kwargs: dict[str, Any]) -> None:
+    def __init__(self, config: Any, algo: str, info: EnvSpecInfo, store: Any, env_kwargs: dict[str, Any]) -> None:
         torch.set_num_threads(1)
-        self.config, self.env_kwargs = config, env_kwargs
-        self.net = build_dqn_network(config.learner, info)
+        self.config, self.algo, self.env_kwargs = config, algo, env_kwargs
+        self.net = get_agent(algo).build_network(config, info)
         self.net.eval()
         self.params = RayParams(store)
         self.count = 0
 
     def evaluate(self, tag: dict[str, float]) -> tuple[dict[str, float], list[float]]:
         self.params.pull(self.net)
-        returns = periodic_evaluation(self.net, self.config.run, self.count, self.env_kwargs)
+        returns = periodic_evaluation(self.algo, self.net, self.config.run, self.count, self.env_kwargs)
         self.count += 1
         return tag, returns
 
@@ -512,7 +511,7 @@ class RayEvaluator:
 
     def __init__(self, runtime: RayRuntime, env_kwargs: dict[str, Any]) -> None:
         self.runtime = runtime
-        self.worker = EvaluatorWorker.remote(runtime.config, runtime.info, runtime.store, env_kwargs)
+        self.worker = EvaluatorWorker.remote(runtime.config, runtime.algo, runtime.info, runtime.store, env_kwargs)
         self.pending: Any = None
 
     def request(self, tag: dict[str, float]) -> bool:
@@ -536,9 +535,25 @@ class RayEvaluator:
 
 # ---------------------------------------------------------------------------- runtime
 class RayRuntime:
-    """Creates the store and the replay shards (in the learner), then the source and evaluator."""
+    """The backend object the training loop receives inside the Ray learner actor: it creates the
+    parameter store and the replay shards (:meth:`replay`), then the source and evaluator (the
+    interface of :mod:`apexrl.backends`)."""
 
-    def __init__(self, config: ApexDQNConfig, info: EnvSpecInfo) -> None:
+    name = "ray"
+
+    def __init__(self) -> None:
+        self.config: Any = None
+        self.algo = ""
+        self.info: Any = None
+        self.actor_nodes: dict[str, set[int]] = collections.defaultdict(set)
+        self.inserted_per_node: dict[str, int] = collections.defaultdict(int)
+
+    def actor_processes(self, config: Any) -> int:
+        """Actor processes (Ray actors, on any node) besides the learner."""
+        return int(config.run.num_actors)
+
+    def replay(self, config: Any, info: EnvSpecInfo) -> RayShardedReplay:
+        """Start the parameter store and ``--replay-shards`` shards; returns the learner's view."""
         self.config, self.info = config, info
         run = config.run
         self.store = ParamStore.remote(0)
@@ -552,15 +567,23 @@ class RayRuntime:
         self.replay.importance_sampling_exponent = (config.replay.importance_sampling_exponent
                                                     if config.replay.prioritized else 0.0)
         self.replay.drain()  # the shards are up (a replay too big for a node fails here, naming the bytes)
-        self.params = RayParams(self.store)
-        self.actor_nodes: dict[str, set[int]] = collections.defaultdict(set)
-        self.inserted_per_node: dict[str, int] = collections.defaultdict(int)
+        return self.replay
 
-    def source(self, generation: int, start_frames: int) -> RaySource:
+    def params(self, network: nn.Module) -> RayParams:
+        """Publications go through the parameter store (one ``ray.put`` each)."""
+        return RayParams(self.store)
+
+    def source(self, config: Any, algo: str, info: EnvSpecInfo, params: Any, generation: int,
+               start_frames: int) -> RaySource:
+        """The actor actors, writing into the shards."""
+        self.algo = algo
         ray.get(self.store.set_base_generation.remote(generation))  # resumed actors get new seeds
         return RaySource(self, start_frames)
 
-    def evaluator(self, env_kwargs: dict[str, Any]) -> RayEvaluator:
+    def evaluator(self, config: Any, algo: str, info: EnvSpecInfo, params: Any, network: nn.Module,
+                  env_kwargs: dict[str, Any]) -> RayEvaluator:
+        """An evaluator actor reading the parameter store."""
+        self.algo = algo
         return RayEvaluator(self, env_kwargs)
 
     def record(self, actor: int, node: str, count: int) -> None:
@@ -581,7 +604,7 @@ class LearnerWorker:
         self.stop_requests: list[int] = []
         self.snapshot: dict[str, Any] = {}
 
-    def train(self, config: ApexDQNConfig, algo: str, resume: str | None) -> dict[str, Any]:
+    def train(self, config: Any, algo: str, resume: str | None) -> dict[str, Any]:
         import warnings
 
         from apexrl.runtime.trainer import train
@@ -589,8 +612,8 @@ class LearnerWorker:
         # sampled arrays arrive zero-copy and read-only from the object store; the learner only reads them
         warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
 
-        return train(config, algo, resume, stop_requests=self.stop_requests, progress_hook=self._progress,
-                     _ray_learner=True)
+        return train(config, get_agent(algo), RayRuntime(), resume, stop_requests=self.stop_requests,
+                     progress_hook=self._progress)
 
     def _progress(self, row: dict[str, Any]) -> None:
         self.snapshot = dict(row)
@@ -602,7 +625,18 @@ class LearnerWorker:
         self.stop_requests.append(signum)
 
 
-def run_on_ray(config: ApexDQNConfig, algo: str, resume: str | None) -> dict[str, Any]:
+class RayBackend:
+    """``--backend ray`` on the driver: :meth:`launch` runs the training loop in a Ray learner actor,
+    with a :class:`RayRuntime` as its backend."""
+
+    name = "ray"
+
+    def launch(self, config: Any, algo: str, resume: str | None) -> dict[str, Any]:
+        """Run the whole training on Ray (:func:`run_on_ray`); returns its summary."""
+        return run_on_ray(config, algo, resume)
+
+
+def run_on_ray(config: Any, algo: str, resume: str | None) -> dict[str, Any]:
     """Driver side of ``--backend ray``: start or join Ray, run the learner actor on this node
     when possible, show progress, forward SIGINT / SIGTERM, return the summary.
 

@@ -1,7 +1,9 @@
 """Greedy evaluation on separate environment instances: full games, raw rewards.
 
-An evaluator is an actor that never writes to replay: ε-greedy with a small ε (Ape-X: 0.001),
-environments made with ``training=False`` (no reward clipping, no end-of-life terminal).
+An evaluator is an actor that never writes to replay: it acts with its agent's evaluation policy
+(:attr:`apexrl.agents.base.Agent.greedy_actions`: ε-greedy with a small ε (Ape-X: 0.001) for the
+DQN family, the deterministic action for continuous agents), on environments made with
+``training=False`` (no reward clipping, no end-of-life terminal).
 """
 
 from __future__ import annotations
@@ -9,15 +11,16 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import torch
 from torch import nn
 
+from apexrl.agents import Agent, get_agent
 from apexrl.envs import completed_episodes, make_vector_env
 from apexrl.runtime.seeding import derive_seeds
 
 
-def evaluate(network: nn.Module, env_id: str, episodes: int, *, epsilon: float = 0.001, seed: int = 0,
-             max_episode_steps: int = 27_000, max_parallel: int = 16, **env_kwargs: Any) -> list[float]:
+def evaluate(agent: Agent | str, network: nn.Module, env_id: str, episodes: int, *, epsilon: float = 0.001,
+             seed: int = 0, max_episode_steps: int = 27_000, max_parallel: int = 16,
+             **env_kwargs: Any) -> list[float]:
     """Run ``episodes`` evaluation episodes and return their raw returns.
 
     Episodes run ``max_parallel`` at a time in a vector env with one batched forward pass per
@@ -26,7 +29,9 @@ def evaluate(network: nn.Module, env_id: str, episodes: int, *, epsilon: float =
     return so far is counted.
 
     Args:
-        network: ``obs [B, *obs_shape] -> q [B, A]``.
+        agent: the agent (or its name) whose ``greedy_actions`` act.
+        network: the agent's acting network (a Q network ``obs [B, *obs_shape] -> q [B, A]`` for
+            the DQN family).
         env_id: Gymnasium id.
         seed: ``>= 0``; env ``i`` of batch ``b`` (``max_parallel`` episodes each) gets
             ``derive_seeds(seed, b, 0, n, role="eval").env_seeds[i]``, a value in ``[0, 2**32)``
@@ -37,24 +42,27 @@ def evaluate(network: nn.Module, env_id: str, episodes: int, *, epsilon: float =
     """
     if episodes <= 0:
         raise ValueError(f"episodes must be > 0, got {episodes}")
+    act = (get_agent(agent) if isinstance(agent, str) else agent).greedy_actions
     was_training = network.training
     network.eval()  # noisy layers evaluate with their mean weights
     try:
-        return _evaluate(network, env_id, episodes, epsilon, seed, max_episode_steps, max_parallel, env_kwargs)
+        return _evaluate(act, network, env_id, episodes, epsilon, seed, max_episode_steps, max_parallel,
+                         env_kwargs)
     finally:
         network.train(was_training)
 
 
-def periodic_evaluation(network: nn.Module, run: Any, index: int, env_kwargs: dict[str, Any]) -> list[float]:
+def periodic_evaluation(agent: Agent | str, network: nn.Module, run: Any, index: int,
+                        env_kwargs: dict[str, Any]) -> list[float]:
     """The ``index``-th evaluation during training: ``run.eval_episodes`` episodes with the run's
     evaluation ε and episode cap, environments seeded apart from training and from earlier
     evaluations. ``run`` is a :class:`apexrl.config.RunConfig`."""
-    return evaluate(network, run.env_id, run.eval_episodes, epsilon=run.eval_epsilon,
+    return evaluate(agent, network, run.env_id, run.eval_episodes, epsilon=run.eval_epsilon,
                     seed=run.seed + 100_000 + 1_000 * index, max_episode_steps=run.eval_max_episode_steps,
                     **env_kwargs)
 
 
-def _evaluate(network: nn.Module, env_id: str, episodes: int, epsilon: float, seed: int, max_episode_steps: int,
+def _evaluate(act: Any, network: nn.Module, env_id: str, episodes: int, epsilon: float, seed: int, max_episode_steps: int,
               max_parallel: int, env_kwargs: dict[str, Any]) -> list[float]:
     returns: list[float] = []
     rng = derive_seeds(seed, 0, 0, 1, role="eval").rng()
@@ -63,13 +71,13 @@ def _evaluate(network: nn.Module, env_id: str, episodes: int, epsilon: float, se
     while remaining > 0:
         n = min(max_parallel, remaining)
         seeds = list(derive_seeds(seed, batch_index, 0, n, role="eval").env_seeds)
-        returns += _evaluate_batch(network, env_id, n, epsilon, seeds, max_episode_steps, rng, env_kwargs)
+        returns += _evaluate_batch(act, network, env_id, n, epsilon, seeds, max_episode_steps, rng, env_kwargs)
         remaining -= n
         batch_index += 1
     return returns
 
 
-def _evaluate_batch(network: nn.Module, env_id: str, n: int, epsilon: float, seed: list[int], max_steps: int,
+def _evaluate_batch(act: Any, network: nn.Module, env_id: str, n: int, epsilon: float, seed: list[int], max_steps: int,
                     rng: np.random.Generator, env_kwargs: dict[str, Any]) -> list[float]:
     envs = make_vector_env(env_id, n, seed, training=False, context="evaluator", **env_kwargs)
     try:
@@ -78,13 +86,9 @@ def _evaluate_batch(network: nn.Module, env_id: str, n: int, epsilon: float, see
         partial = np.zeros(n, dtype=np.float64)
         steps = 0
         result: dict[int, float] = {}
-        num_actions = int(envs.single_action_space.n)
+        space = envs.single_action_space
         while running.any():
-            with torch.inference_mode():
-                q = network(torch.from_numpy(np.asarray(obs))).numpy()
-            actions = q.argmax(axis=1)
-            explore = rng.random(n) < epsilon
-            actions[explore] = rng.integers(0, num_actions, size=int(explore.sum()))
+            actions = act(network, obs, space, epsilon, rng)
             obs, reward, terminated, truncated, info = envs.step(actions)
             partial += np.asarray(reward, dtype=np.float64)
             steps += 1

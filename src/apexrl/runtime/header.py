@@ -12,7 +12,7 @@ import os
 import sys
 from typing import Any, TextIO
 
-from apexrl.config import ApexDQNConfig
+
 
 
 def available_cores() -> int:
@@ -24,7 +24,7 @@ def available_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def header_fields(config: ApexDQNConfig, algo: str, run_dir: str, device: str) -> list[tuple[str, str]]:
+def header_fields(config: Any, algo: str, run_dir: str, device: str) -> list[tuple[str, str]]:
     """``(label, value)`` pairs of the header, in order: algorithm, env, backend, actors (× envs
     per actor), frames (the budget, emulator frames), device, run dir, tensorboard (command)."""
     run = config.run
@@ -49,7 +49,7 @@ def format_header(fields: list[tuple[str, str]]) -> str:
     return "\n".join(f"{label + ':':<{width + 1}} {value}" for label, value in fields)
 
 
-def oversubscription_warning(config: ApexDQNConfig, cores: int) -> str | None:
+def oversubscription_warning(config: Any, cores: int) -> str | None:
     """A warning when there are more actor processes than ``cores``, else ``None``.
 
     Each actor keeps one core busy stepping its environments; the learner and the evaluator need
@@ -70,7 +70,7 @@ def oversubscription_warning(config: ApexDQNConfig, cores: int) -> str | None:
             f"down; use --actors {cores} or fewer on this machine")
 
 
-def announce_run(config: ApexDQNConfig, algo: str, run_dir: str, device: str, *, cores: int | None = None,
+def announce_run(config: Any, algo: str, run_dir: str, device: str, *, cores: int | None = None,
                  stream: TextIO | None = None) -> str:
     """Print the header (and the oversubscription warning, if any) to ``stream`` (default: standard
     error, so it shows next to the progress lines whether or not standard output is redirected)

@@ -1,4 +1,5 @@
-"""Loading a trained run's network for evaluation or inference."""
+"""Loading a trained run's network for evaluation or inference, for any agent: the network is rebuilt
+by the agent that trained it (:attr:`apexrl.agents.base.Agent.build_network`)."""
 
 from __future__ import annotations
 
@@ -12,16 +13,16 @@ from gymnasium import spaces
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from apexrl.config import ApexDQNConfig, from_dict
+from apexrl.agents import get_agent
+from apexrl.config import from_dict
 from apexrl.envs import env_info
 from apexrl.envs.spaces import space_from_json, space_to_json
-from apexrl.nets import build_dqn_network
 from apexrl.runtime.actor import env_kwargs_for
 from apexrl.runtime.run_network import RunNetwork, resolve_run_network
 
 
-def load_run_network(run_dir: str) -> tuple[nn.Module, ApexDQNConfig, dict[str, Any]]:
-    """Rebuild the Q network of a run directory: its final ``model.safetensors``, or the newest
+def load_run_network(run_dir: str) -> tuple[nn.Module, Any, dict[str, Any]]:
+    """Rebuild the acting network (the Q network for the DQN family) of a run directory: its final ``model.safetensors``, or the newest
     complete checkpoint of a stopped run (:func:`apexrl.runtime.run_network.resolve_run_network`;
     :func:`load_run_network_from` also says which one).
 
@@ -35,13 +36,13 @@ def load_run_network(run_dir: str) -> tuple[nn.Module, ApexDQNConfig, dict[str, 
     return network, config, env_kwargs
 
 
-def load_run_network_from(run_dir: str) -> tuple[nn.Module, ApexDQNConfig, dict[str, Any], RunNetwork]:
+def load_run_network_from(run_dir: str) -> tuple[nn.Module, Any, dict[str, Any], RunNetwork]:
     """As :func:`load_run_network`, plus the :class:`~apexrl.runtime.run_network.RunNetwork` it
     was read from (``source``, ``kind``, ``describe()``)."""
     chosen = resolve_run_network(run_dir)
     config = chosen.config
     info = env_info(config.run.env_id)
-    network = build_dqn_network(config.learner, info)
+    network = get_agent(chosen.algo).build_network(config, info)
     try:
         network.load_state_dict(chosen.state)
     except RuntimeError as exc:
@@ -53,7 +54,7 @@ def load_run_network_from(run_dir: str) -> tuple[nn.Module, ApexDQNConfig, dict[
 POLICY_FORMAT = "apexrl-policy-1"
 
 
-def _network_from_run(run_dir: str) -> tuple[dict[str, Any], ApexDQNConfig, str, str]:
+def _network_from_run(run_dir: str) -> tuple[dict[str, Any], Any, str, str]:
     """``(online state dict, config, algo, source file)`` of a run, by
     :func:`apexrl.runtime.run_network.resolve_run_network`."""
     chosen = resolve_run_network(run_dir)
@@ -78,7 +79,7 @@ def export_policy(run_dir: str, out: str) -> dict[str, Any]:
 
     state, config, algo, source = _network_from_run(run_dir)
     info = env_info(config.run.env_id)
-    network = build_dqn_network(config.learner, info)
+    network = get_agent(algo).build_network(config, info)
     try:
         network.load_state_dict(state)
     except RuntimeError as exc:
@@ -89,6 +90,7 @@ def export_policy(run_dir: str, out: str) -> dict[str, Any]:
     meta = {"format": POLICY_FORMAT, "apexrl_version": __version__, "algo": algo, "env_id": config.run.env_id,
             "kind": info.kind, "obs_shape": json.dumps(list(info.obs_shape)), "obs_dtype": str(np.dtype(info.obs_dtype)),
             "num_actions": str(info.num_actions), "learner": json.dumps(to_dict(config.learner)),
+            "config": json.dumps(to_dict(config)), "action_space": json.dumps(space_to_json(info.action_space)),
             "env_kwargs": json.dumps(env_kwargs_for(config, info))}
     if info.observation_space is not None:  # what the network's input encoder is built from
         meta["obs_space"] = json.dumps(space_to_json(info.observation_space))
@@ -110,6 +112,8 @@ class Policy:
             raw integer indices, one-hot encoded inside ``network``).
         observation_space: the Gymnasium space of the observations (None in files written before
             apexrl stored it; those are ``Box`` policies).
+        action_space: the Gymnasium action space (None in files written before apexrl stored it;
+            those are ``Discrete`` policies).
         algo: the algorithm that trained it.
         env_kwargs: extra ``make_env`` arguments of the training run (Atari sticky actions).
     """
@@ -120,9 +124,10 @@ class Policy:
         self.algo = meta["algo"]
         self.obs_shape = tuple(json.loads(meta["obs_shape"]))
         self.obs_dtype = np.dtype(meta["obs_dtype"])
-        self.num_actions = int(meta["num_actions"])
+        self.num_actions = None if meta["num_actions"] == "None" else int(meta["num_actions"])
         self.env_kwargs: dict[str, Any] = json.loads(meta.get("env_kwargs", "{}"))
         self.observation_space = space_from_json(json.loads(meta["obs_space"])) if "obs_space" in meta else None
+        self.action_space = space_from_json(json.loads(meta["action_space"])) if "action_space" in meta else None
         self.metadata = meta
 
     def q_values(self, obs: np.ndarray) -> np.ndarray:
@@ -148,7 +153,15 @@ class Policy:
         return q[0] if single else q
 
     def act(self, obs: np.ndarray, epsilon: float = 0.0, rng: np.random.Generator | None = None) -> Any:
-        """Greedy (or ε-greedy) actions: ``int64 [B]`` for a batch, an ``int`` for one observation."""
+        """Greedy (or ε-greedy) actions: ``int64 [B]`` for a batch, an ``int`` for one observation.
+        A continuous policy (``Box`` actions) gives its deterministic actions in the action space's
+        units, ``float32 [B, d]`` (``[d]`` for one observation); ``epsilon`` does not apply to it."""
+        if self.action_space is not None and not isinstance(self.action_space, spaces.Discrete):
+            x = np.asarray(obs, dtype=self.obs_dtype)
+            single = x.shape == self.obs_shape
+            actions = get_agent(self.algo).greedy_actions(self.network, x[None] if single else x,
+                                                         self.action_space, 0.0, rng or np.random.default_rng())
+            return actions[0] if single else actions
         q = self.q_values(obs)
         actions = np.atleast_1d(q.argmax(axis=-1)).astype(np.int64)
         if epsilon > 0:
@@ -198,11 +211,18 @@ def load_policy(path: str) -> Policy:
     if meta.get("format") != POLICY_FORMAT:
         raise ValueError(f"{path} is not an apexrl policy (metadata format {meta.get('format')!r}); "
                          "write one with: apexrl export RUN_DIR OUT.safetensors")
-    learner = from_dict(DQNConfig, json.loads(meta["learner"]))
     obs_space = space_from_json(json.loads(meta["obs_space"])) if "obs_space" in meta else None
-    info = SimpleNamespace(kind=meta["kind"], obs_shape=tuple(json.loads(meta["obs_shape"])),
-                           num_actions=int(meta["num_actions"]), observation_space=obs_space)
-    network = build_dqn_network(learner, info)
+    action_space = space_from_json(json.loads(meta["action_space"])) if "action_space" in meta else None
+    num_actions = None if meta["num_actions"] == "None" else int(meta["num_actions"])
+    info = SimpleNamespace(kind=meta["kind"], obs_shape=tuple(json.loads(meta["obs_shape"])), num_actions=num_actions,
+                           observation_space=obs_space, action_space=action_space)
+    if "config" in meta:  # the agent that trained it rebuilds its network
+        agent = get_agent(meta["algo"])
+        network = agent.build_network(from_dict(agent.config_class, json.loads(meta["config"])), info)
+    else:  # written before apexrl stored the whole configuration: a DQN-family Q network
+        from apexrl.nets import build_dqn_network
+
+        network = build_dqn_network(from_dict(DQNConfig, json.loads(meta["learner"])), info)
     try:
         network.load_state_dict(load_file(path))
     except RuntimeError as exc:

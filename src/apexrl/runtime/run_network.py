@@ -17,7 +17,8 @@ from typing import Any
 
 from safetensors.torch import load_file
 
-from apexrl.config import ApexDQNConfig, from_dict
+from apexrl.agents import get_agent
+from apexrl.config import from_dict
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,7 @@ class RunNetwork:
 
     Attributes:
         state: the online network's state dict (name -> CPU tensor).
-        config: the run's configuration (``config.json``).
+        config: the run's configuration (``config.json``), an instance of its agent's config class.
         algo: the algorithm that trained it.
         source: the file or checkpoint directory it was read from.
         kind: ``"final"`` (``model.safetensors``) or ``"checkpoint"``.
@@ -34,7 +35,7 @@ class RunNetwork:
     """
 
     state: dict[str, Any]
-    config: ApexDQNConfig
+    config: Any
     algo: str
     source: str
     kind: str
@@ -65,8 +66,8 @@ def resolve_run_network(run_dir: str) -> RunNetwork:
         raise FileNotFoundError(f"{config_path} not found: is {run_dir!r} an apexrl run directory?")
     with open(config_path) as f:
         data = json.load(f)
-    config = from_dict(ApexDQNConfig, data["config"])
     algo = data.get("algo", "apex-dqn")
+    config = from_dict(get_agent(algo).config_class, data["config"])
     model = os.path.join(run_dir, "model.safetensors")
     newest = checkpoint_dirs(run_dir)
     if os.path.exists(model) and (not newest or os.path.getmtime(model) >= os.path.getmtime(newest[0])):

@@ -1,5 +1,9 @@
-"""The Ape-X training loop on one machine: replay and learner in this process, actors wherever
+"""The Ape-X training loop, one for every agent: replay and learner in this process, actors wherever
 the backend puts them (Horgan et al. 2018, Algorithms 1 and 2).
+
+The loop knows no algorithm and no backend: it receives an :class:`apexrl.agents.base.Agent`
+(networks, actor policy, learner) and a backend object (:mod:`apexrl.backends`: replay,
+parameters, experience source, evaluator). :func:`apexrl.runtime.run.train` picks both by name.
 
 Each iteration: take actor messages into the prioritized replay (unless the rate limiter says
 the learner is behind), run learner steps on prioritized samples (unless it is ahead), store
@@ -13,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import multiprocessing as mp
 import os
 import re
 import resource
@@ -26,17 +29,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from apexrl.backends import LocalEvaluator, LocalSource, ProcessEvaluator, ProcessSource
-from apexrl.config import ApexDQNConfig, ReplayConfig, to_dict
-from apexrl.envs import EnvSpecInfo, check_env_id, env_info, require_discrete
+from apexrl.agents import Agent
+from apexrl.config import to_dict
+from apexrl.envs import check_env_id, env_info, require_discrete
 from apexrl.logging import MetricsLogger, cut_metrics_to_checkpoint
-from apexrl.replay import ArrayStorage, FrameStorage, PrioritizedReplay
 from apexrl.runtime.actor import env_kwargs_for, frames_per_step
 from apexrl.runtime.checkpoint import CheckpointWriter, load_latest, write_run_files
+from apexrl.runtime.device import resolve_device
 from apexrl.runtime.evaluator import evaluate
 from apexrl.runtime.header import announce_run
-from apexrl.runtime.learner import DQNLearner
-from apexrl.runtime.params import LocalParams, SharedParams
 from apexrl.runtime.seeding import first_generation
 
 log = logging.getLogger("apexrl")
@@ -58,60 +59,6 @@ def prepare_run_dir(path: str) -> None:
         if os.path.exists(os.path.join(path, name)):
             raise ValueError(f"--run-dir {path!r} already holds a run ({name}); choose another directory")
     os.makedirs(path, exist_ok=True)
-
-
-def replay_bytes_needed(config: ReplayConfig, info: EnvSpecInfo) -> int:
-    """Bytes the replay :func:`build_replay` makes will hold once full (storage + sum tree)."""
-    c = config.replay_capacity
-    tree = 16 * (1 << (c - 1).bit_length())
-    if info.kind == "atari":
-        h, w = info.obs_shape[1:]
-        frames = c + max(1024, c // 100)
-        return frames * (h * w + 4) + 32 * c + tree
-    obs = int(np.prod(info.obs_shape)) * np.dtype(info.obs_dtype).itemsize
-    return c * (2 * obs + 16) + tree
-
-
-def available_memory_bytes() -> int | None:
-    """Memory available to new allocations (``MemAvailable`` of ``/proc/meminfo``; free physical
-    pages elsewhere), or ``None`` when the system does not say."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
-def build_replay(config: ReplayConfig, info: EnvSpecInfo, seed: int | None = None) -> PrioritizedReplay:
-    """The replay a :class:`~apexrl.config.ReplayConfig` describes: frame-deduplicated storage for
-    Atari, array storage otherwise; ``prioritized=False`` is the same sampler with α = 0 (equal
-    mass, uniform sampling) and β = 0 (unit importance weights).
-
-    Raises:
-        ValueError: the full replay would need more memory than is available (the message gives
-            both in bytes and names ``--replay-capacity``); checked before allocating.
-    """
-    need, available = replay_bytes_needed(config, info), available_memory_bytes()
-    if available is not None and need > available:
-        raise ValueError(
-            f"invalid replay_capacity={config.replay_capacity} (--replay-capacity): the replay needs "
-            f"{need:,} bytes ({need / 2**30:.2f} GiB) but only {available:,} bytes "
-            f"({available / 2**30:.2f} GiB) of memory are available")
-    if info.kind == "atari":
-        storage: Any = FrameStorage(config.replay_capacity, frame_shape=tuple(info.obs_shape[1:]),
-                                    stack_size=int(info.obs_shape[0]))
-    else:
-        storage = ArrayStorage(config.replay_capacity, tuple(info.obs_shape), info.obs_dtype)
-    return PrioritizedReplay(storage, priority_exponent=config.priority_exponent if config.prioritized else 0.0,
-                             importance_sampling_exponent=config.importance_sampling_exponent
-                             if config.prioritized else 0.0,
-                             priority_epsilon=config.priority_epsilon, seed=seed)
 
 
 class RateLimiter:
@@ -155,18 +102,20 @@ def _versions() -> dict[str, str]:
             "gymnasium": gymnasium.__version__, "python": platform.python_version()}
 
 
-def train(config: ApexDQNConfig, algo: str = "apex-dqn", resume: str | None = None, *,
-          stop_requests: list[int] | None = None, progress_hook: Any = None,
-          _ray_learner: bool = False) -> dict[str, Any]:
-    """Train, write the run directory and return the summary (also in ``summary.json``).
+def train(config: Any, agent: Agent, backend: Any, resume: str | None = None, *,
+          stop_requests: list[int] | None = None, progress_hook: Any = None) -> dict[str, Any]:
+    """Train ``agent`` on ``backend``, write the run directory and return the summary (also in
+    ``summary.json``).
 
     Checkpoints (:mod:`apexrl.runtime.checkpoint`) are written every ``checkpoint_every_min``
     minutes, at the end, and on SIGTERM / SIGINT; a signal stops training after the checkpoint
     and returns a summary with ``interrupted`` set (no final evaluation, no ``summary.json``).
 
     Args:
-        config: the run's configuration.
-        algo: the algorithm's name (recorded in the run directory).
+        config: the run's configuration (an instance of ``agent.config_class``).
+        agent: the algorithm (:class:`apexrl.agents.base.Agent`); its name is recorded in the
+            run directory and checkpoints.
+        backend: where actors, replay and evaluator run (:func:`apexrl.backends.make_backend`).
         resume: a run directory to continue from its newest complete checkpoint: counters,
             networks, optimizer state, replay contents and priorities, RNG states, evaluation
             history; ``metrics.csv`` is appended to. ``config`` is the configuration to continue
@@ -178,26 +127,24 @@ def train(config: ApexDQNConfig, algo: str = "apex-dqn", resume: str | None = No
             whenever the progress bar would be refreshed.
 
     Raises:
-        ValueError: unknown env id (with Gymnasium's suggestions), a non-discrete action space,
-            an occupied run directory, a replay larger than the available memory, a checkpoint
-            that does not fit ``config`` or was written by another algorithm.
+        ValueError: unknown env id (with Gymnasium's suggestions), an action space the agent
+            cannot act in, an occupied run directory, a replay larger than the available memory,
+            a ``--device`` that is not there, a checkpoint that does not fit ``config`` or was
+            written by another algorithm.
         apexrl.runtime.checkpoint.CheckpointError: ``resume`` has no usable checkpoint;
             ``max_checkpoint_failures`` checkpoint writes failed in a row; or ``model.safetensors`` /
             ``summary.json`` could not be written (the message says what was saved).
         apexrl.runtime.actor.ActorError: an actor failed more often than ``max_actor_restarts``.
         LearnerError: too many consecutive non-finite updates.
     """
-    if config.run.backend == "ray" and not _ray_learner:  # the learner runs as a Ray actor
-        try:
-            from apexrl.backends.ray_backend import run_on_ray
-        except ImportError as exc:
-            raise ValueError(f"invalid backend='ray' (--backend): {exc}") from exc
-        return run_on_ray(config, algo, resume)
+    algo = agent.name
     session_start = time.monotonic()
     run, rcfg, lcfg = config.run, config.replay, config.learner
     check_env_id(run.env_id)
-    require_discrete(run.env_id, algo)
+    if agent.action_kind == "discrete":
+        require_discrete(run.env_id, algo)
     info = env_info(run.env_id)
+    device = resolve_device(lcfg.device)
     checkpoint = None
     if resume is not None:
         checkpoint = load_latest(resume)
@@ -209,25 +156,18 @@ def train(config: ApexDQNConfig, algo: str = "apex-dqn", resume: str | None = No
         run_dir = run.run_dir or default_run_dir(algo, run.env_id, run.seed)
         prepare_run_dir(run_dir)
     ckpts = CheckpointWriter(run_dir, run.keep_checkpoints, run.max_checkpoint_failures)  # cleans debris
-    ray_runtime = None
-    if run.backend == "ray":
-        from apexrl.backends.ray_backend import RayRuntime
-
-        ray_runtime = RayRuntime(config, info)  # replay shards check their memory where they run
-        replay: Any = ray_runtime.replay
-    else:
-        replay = build_replay(rcfg, info, seed=run.seed)  # fails fast when it would not fit in memory
+    replay = backend.replay(config, info)  # fails fast when it would not fit in memory (where it is placed)
     with open(os.path.join(run_dir, "config.json"), "w") as f:
         json.dump({"algo": algo, "config": to_dict(config)}, f, indent=2)
 
-    backend = run.backend
-    num_actor_procs = run.num_actors if backend in ("mp", "ray") else 0
+    num_actor_procs = backend.actor_processes(config)
     # one core per actor process and one for the evaluator; more learner threads than free cores
     # make torch's spinning OpenMP workers collapse (10x slower updates) when the others are busy
     threads = run.learner_threads or max(1, (os.cpu_count() or 1) - num_actor_procs - 1)
     torch.set_num_threads(threads)
-    announce_run(config, algo, run_dir, f"cpu ({threads} torch thread{'s' if threads > 1 else ''})")
-    learner = DQNLearner(lcfg, info, seed=run.seed)
+    announce_run(config, algo, run_dir, f"{device} ({threads} torch thread{'s' if threads > 1 else ''})")
+    learner = agent.build_learner(config, info, run.seed, device)
+    acting = learner.acting_network()
     fps = frames_per_step(info.kind)
     limiter = RateLimiter(rcfg.samples_per_insert, rcfg.samples_per_insert_tolerance, lcfg.batch_size)
     c = {"env_steps": 0, "learner_steps": 0, "episodes": 0, "next_eval": run.eval_interval_frames,
@@ -250,25 +190,12 @@ def train(config: ApexDQNConfig, algo: str = "apex-dqn", resume: str | None = No
     restarts_before = c["actor_restarts"]
     next_eval = c["next_eval"] if run.eval_interval_frames > 0 else None
 
-    ctx = mp.get_context("spawn")
-    if ray_runtime is not None:
-        params: Any = ray_runtime.params
-    elif backend == "local":  # the actor lives in this process: copy only when it pulls
-        params = LocalParams()
-    else:
-        params = SharedParams(learner.online, ctx)
-    params.publish(learner.online)
+    params = backend.params(acting)
+    params.publish(acting)
     env_kwargs = env_kwargs_for(config, info)
     generation = first_generation(c["resumes"])  # resumed actors get new seeds and new replay streams
-    if ray_runtime is not None:
-        source: Any = ray_runtime.source(generation, env_steps * fps)
-        evaluator: Any = ray_runtime.evaluator(env_kwargs)
-    elif backend == "mp":
-        source = ProcessSource(config, info, params, ctx, generation=generation, start_frames=env_steps * fps)
-        evaluator = ProcessEvaluator(config, info, params, ctx, env_kwargs)
-    else:
-        source = LocalSource(config, info, params, generation=generation, start_frames=env_steps * fps)
-        evaluator = LocalEvaluator(config, learner.online, env_kwargs)
+    source = backend.source(config, algo, info, params, generation, env_steps * fps)
+    evaluator = backend.evaluator(config, algo, info, params, acting, env_kwargs)
     if checkpoint is not None:  # rows a killed run logged after its checkpoint go to a side file
         cut_metrics_to_checkpoint(run_dir, env_steps * fps, learner_steps)
     logger = MetricsLogger(run_dir, tensorboard=run.tensorboard, append=checkpoint is not None,
@@ -306,7 +233,6 @@ def train(config: ApexDQNConfig, algo: str = "apex-dqn", resume: str | None = No
     last_metrics: dict[str, float] = {}
     last_log = last_progress = last_checkpoint = time.monotonic()
     last_log_frames, last_log_steps = env_steps * fps, learner_steps
-    lr = lcfg.learning_rate
     stopped_early = False
     checkpoint_path = None
     checkpoint_s = run.checkpoint_every_min * 60.0
@@ -334,9 +260,7 @@ def train(config: ApexDQNConfig, algo: str = "apex-dqn", resume: str | None = No
                     recent_returns.append(ret)
             frac = min(1.0, env_steps * fps / run.total_env_frames)
             if may_learn:
-                if lcfg.learning_rate_final is not None:
-                    lr = lcfg.learning_rate + frac * (lcfg.learning_rate_final - lcfg.learning_rate)
-                    learner.set_learning_rate(lr)
+                learner.set_progress(frac)
                 if rcfg.importance_sampling_exponent_final is not None and rcfg.prioritized:
                     replay.importance_sampling_exponent = rcfg.importance_sampling_exponent + frac * (
                         rcfg.importance_sampling_exponent_final - rcfg.importance_sampling_exponent)
@@ -353,10 +277,10 @@ def train(config: ApexDQNConfig, algo: str = "apex-dqn", resume: str | None = No
                             f"learner step {learner_steps}; no checkpoint was written after the last good one "
                             "(try a lower --learning-rate or --max-grad-norm)")
                     if learner_steps % lcfg.publish_period == 0:
-                        params.publish(learner.online)
+                        params.publish(acting)
             env_frames = env_steps * fps
             if next_eval is not None and env_frames >= next_eval:
-                params.publish(learner.online)  # the evaluator reads the newest parameters
+                params.publish(acting)  # the evaluator reads the newest parameters
                 if evaluator.request({"env_frames": env_frames, "learner_steps": learner_steps,
                                       "wall_s": round(time.monotonic() - start, 3)}):
                     next_eval = env_frames + run.eval_interval_frames
@@ -371,7 +295,7 @@ def train(config: ApexDQNConfig, algo: str = "apex-dqn", resume: str | None = No
                 row = _row(env_frames, env_steps, learner_steps, now - start, recent_returns, pending_eval,
                            (env_frames - last_log_frames) / (now - last_log),
                            (learner_steps - last_log_steps) / (now - last_log), len(replay), episodes,
-                           last_metrics, lr, restarts_before + source.restarts.total, len(ckpts.errors))
+                           last_metrics, restarts_before + source.restarts.total, len(ckpts.errors))
                 logger.log(row, _scalars(row, last_metrics))
                 pending_eval = None
                 last_log, last_log_frames, last_log_steps = now, env_frames, learner_steps
@@ -396,7 +320,7 @@ def train(config: ApexDQNConfig, algo: str = "apex-dqn", resume: str | None = No
             signal.signal(sig, handler)
         source.stop()
         evaluator.stop()
-    placement = ray_runtime.placement_summary() if ray_runtime is not None else {}
+    placement = backend.placement_summary()
 
     actor_restarts = restarts_before + source.restarts.total
     train_wall = time.monotonic() - start
@@ -408,7 +332,7 @@ def train(config: ApexDQNConfig, algo: str = "apex-dqn", resume: str | None = No
                 "signal": int(signals[0]), "checkpoint": checkpoint_path, "env_frames": env_frames,
                 "checkpoint_error": ckpts.errors[-1] if ckpts.consecutive else None,
                 "learner_steps": learner_steps, "wall_s": train_wall, "actor_restarts": actor_restarts, **placement}
-    final_returns = evaluate(learner.online, run.env_id, run.final_eval_episodes, epsilon=run.eval_epsilon,
+    final_returns = evaluate(agent, acting, run.env_id, run.final_eval_episodes, epsilon=run.eval_epsilon,
                              seed=run.seed + 900_000, max_episode_steps=run.eval_max_episode_steps, **env_kwargs)
     final_eval = float(np.mean(final_returns))
     eval_history.append({"env_frames": env_frames, "learner_steps": learner_steps,
@@ -417,10 +341,10 @@ def train(config: ApexDQNConfig, algo: str = "apex-dqn", resume: str | None = No
     session_train_s = max(train_wall - c["train_wall_s"], 1e-9)
     row = _row(env_frames, env_steps, learner_steps, wall, recent_returns, final_eval,
                (env_frames - c["env_steps"] * fps) / session_train_s, (learner_steps - c["learner_steps"])
-               / session_train_s, len(replay), episodes, last_metrics, lr, actor_restarts, len(ckpts.errors))
+               / session_train_s, len(replay), episodes, last_metrics, actor_restarts, len(ckpts.errors))
     logger.log(row, _scalars(row, last_metrics))
     logger.close()
-    finite = all(bool(torch.isfinite(p).all()) for p in learner.online.parameters())
+    finite = all(bool(torch.isfinite(p).all()) for p in acting.parameters())
     summary = {
         "algo": algo,
         "env_id": run.env_id,
@@ -440,8 +364,9 @@ def train(config: ApexDQNConfig, algo: str = "apex-dqn", resume: str | None = No
         "replay_size": len(replay),
         "replay_bytes": int(replay.nbytes),
         "max_rss_bytes": _max_rss_bytes(),
-        "num_actors": run.num_actors if backend in ("mp", "ray") else 1,
-        "backend": backend,
+        "num_actors": max(1, num_actor_procs),
+        "backend": backend.name,
+        "device": str(device),
         "stopped_early": stopped_early,
         "actor_restarts": actor_restarts,
         "actor_restarts_per_actor": list(source.restarts.counts),
@@ -452,7 +377,8 @@ def train(config: ApexDQNConfig, algo: str = "apex-dqn", resume: str | None = No
         "run_dir": run_dir,
     }
     summary.update(placement)
-    write_run_files(run_dir, learner.online.state_dict() if finite else None, summary, algo)  # CheckpointError
+    network_state = {k: v.detach().cpu() for k, v in acting.state_dict().items()} if finite else None
+    write_run_files(run_dir, network_state, summary, algo)  # CheckpointError
     return summary
 
 
@@ -468,7 +394,7 @@ def _mean(values: Any) -> float | None:
 
 def _row(env_frames: int, env_steps: int, learner_steps: int, wall: float, recent: Any,
          eval_return: float | None, fps: float, lps: float, replay_size: int, episodes: int,
-         metrics: dict[str, float], lr: float, actor_restarts: int = 0, checkpoint_errors: int = 0) -> dict[str, Any]:
+         metrics: dict[str, float], actor_restarts: int = 0, checkpoint_errors: int = 0) -> dict[str, Any]:
     return {
         "env_frames": env_frames,
         "env_steps": env_steps,
@@ -483,7 +409,7 @@ def _row(env_frames: int, env_steps: int, learner_steps: int, wall: float, recen
         "loss": metrics.get("learner/loss"),
         "td_abs_mean": metrics.get("learner/td_abs_mean"),
         "q_mean": metrics.get("learner/q_mean"),
-        "learning_rate": lr,
+        "learning_rate": metrics.get("learner/learning_rate"),
         "actor_restarts": actor_restarts,
         "checkpoint_errors": checkpoint_errors,
     }

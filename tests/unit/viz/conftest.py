@@ -7,14 +7,14 @@ import os
 
 import pytest
 
-from apexrl.algos import ALGORITHMS
+from apexrl.agents import AGENTS
 from apexrl.config import to_dict
 from apexrl.logging import CSV_COLUMNS
 
 
 def write_run(root, name, *, algo="apex-dqn", env_id="CartPole-v1", seed=0, rows=(), summary=None, preset=None):
     """A run directory ``root/name`` whose metrics.csv has ``rows`` (dicts of CSV columns)."""
-    spec = ALGORITHMS[algo]
+    spec = AGENTS[algo]
     config = spec.presets[preset]() if preset else spec.default()
     config = dataclasses.replace(config, run=dataclasses.replace(config.run, env_id=env_id, seed=seed))
     path = os.path.join(str(root), name)
@@ -47,7 +47,7 @@ def write_network_run(root, name, *, env_id="MinAtar/Breakout-v1", preset="minat
     from apexrl.envs import env_info
     from apexrl.nets import build_dqn_network
 
-    spec = ALGORITHMS[algo]
+    spec = AGENTS[algo]
     config = spec.presets[preset]()
     config = dataclasses.replace(config, run=dataclasses.replace(config.run, env_id=env_id, seed=seed),
                                  learner=dataclasses.replace(config.learner, **(learner or {})))

@@ -23,11 +23,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from apexrl.agents.common import (adam, guarded_step, load_optimizers, scheduled_learning_rates, soft_update,
+                                  to_device_batch)
 from apexrl.agents.dpg.policy import build_network
-from apexrl.agents.common import adam, guarded_step, scheduled_learning_rates, soft_update, to_device_batch
 from apexrl.losses.dpg import d4pg_critic_loss, dpg_actor_loss, dpg_critic_loss
 from apexrl.nets.continuous import DPGNetworks
-from apexrl.runtime.optim_state import load_optimizer_tensors, optimizer_tensors
+from apexrl.runtime.optim_state import optimizer_tensors
 from apexrl.types import SampledBatch
 
 LEARNER_KIND = "dpg"
@@ -139,7 +140,7 @@ class DPGLearner:
         tensors["noise_generator"] = self.generator.get_state().clone()
         meta = {"learner": LEARNER_KIND, "steps": self.steps, "skipped_updates": self.skipped_updates,
                 "twin_critics": bool(self.lc.twin_critics), "distributional": bool(self.lc.distributional),
-                "actor_param_groups": actor_groups, "critic_param_groups": critic_groups,
+                "actor_optimizer_param_groups": actor_groups, "critic_optimizer_param_groups": critic_groups,
                 "last_actor_loss": self.last_actor_loss}
         return tensors, meta
 
@@ -163,8 +164,8 @@ class DPGLearner:
             self.target.load_state_dict(target)
         except RuntimeError as exc:
             raise ValueError(f"checkpoint does not fit this learner's networks: {exc}") from exc
-        load_optimizer_tensors("actor_optimizer", self.actor_optimizer, tensors, meta["actor_param_groups"])
-        load_optimizer_tensors("critic_optimizer", self.critic_optimizer, tensors, meta["critic_param_groups"])
+        load_optimizers({"actor_optimizer": self.actor_optimizer, "critic_optimizer": self.critic_optimizer},
+                        tensors, meta)
         if "noise_generator" in tensors:
             self.generator.set_state(tensors["noise_generator"].cpu())
         self.steps = int(meta["steps"])

@@ -16,11 +16,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from apexrl.agents.common import adam, guarded_step, scheduled_learning_rates, soft_update, to_device_batch
+from apexrl.agents.common import (adam, guarded_step, load_optimizers, scheduled_learning_rates, soft_update,
+                                  to_device_batch)
 from apexrl.agents.sac.policy import build_network
 from apexrl.losses.sac import sac_actor_loss, sac_critic_loss, temperature_loss
 from apexrl.nets.continuous import SACNetworks, TwinCritic
-from apexrl.runtime.optim_state import load_optimizer_tensors, optimizer_tensors
+from apexrl.runtime.optim_state import optimizer_tensors
 from apexrl.types import SampledBatch
 
 LEARNER_KIND = "sac"
@@ -160,8 +161,7 @@ class SACLearner:
             raise ValueError(f"checkpoint does not fit this learner's networks: {exc}") from exc
         if "log_alpha" not in tensors:
             raise ValueError("checkpoint has no log_alpha")
-        for name in _OPTIMIZERS:
-            load_optimizer_tensors(name, getattr(self, name), tensors, meta[f"{name}_param_groups"])
+        load_optimizers({name: getattr(self, name) for name in _OPTIMIZERS}, tensors, meta)
         with torch.no_grad():
             self.log_alpha.copy_(tensors["log_alpha"].to(self.device))
         if "noise_generator" in tensors:

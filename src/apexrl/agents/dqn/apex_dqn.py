@@ -38,7 +38,6 @@ Presets (``--preset NAME``) set every default for an environment family; any fla
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from apexrl.config import ApexDQNConfig, DQNConfig, EpsilonGreedyConfig, ReplayConfig, RunConfig
 
@@ -98,11 +97,3 @@ def toy_text() -> ApexDQNConfig:
 
 PRESETS: dict[str, Callable[[], ApexDQNConfig]] = {"cartpole": cartpole, "minatar": minatar, "atari": atari,
                                                    "toy-text": toy_text}
-
-
-def train(config: ApexDQNConfig, resume: str | None = None) -> dict[str, Any]:
-    """Train Ape-X DQN (continuing the run directory ``resume`` if given); returns the run summary
-    (see :func:`apexrl.runtime.trainer.train`)."""
-    from apexrl.runtime.trainer import train as _train  # torch: only when training
-
-    return _train(config, algo="apex-dqn", resume=resume)

@@ -3,7 +3,7 @@
 Every algorithm below is the same actor, replay and learner code with different switches of
 :class:`apexrl.config.DQNConfig` / :class:`~apexrl.config.ReplayConfig` (Hessel et al. 2018
 build Rainbow from exactly these parts). The environment-family presets (``cartpole``,
-``minatar``, ``atari``) of :mod:`apexrl.algos.apex_dqn` give network sizes, budgets and
+``minatar``, ``atari``) of :mod:`apexrl.agents.dqn.apex_dqn` give network sizes, budgets and
 optimizer settings; an algorithm then sets its switches on top. Single-actor algorithms run the
 classic DQN loop in one process (``--backend local``, one actor, a learner update every
 ``train_every`` agent steps, expressed as ``samples_per_insert = batch_size / train_every``)
@@ -29,33 +29,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-from apexrl.algos import apex_dqn
+from apexrl.agents.base import Agent
+from apexrl.agents.dqn import apex_dqn, policy
 from apexrl.config import ApexDQNConfig
-
-
-@dataclass(frozen=True)
-class Algorithm:
-    """A named algorithm: its configuration class, presets per environment family, a trainer.
-
-    ``single_actor`` algorithms default to one actor in the learner's process.
-    """
-
-    name: str
-    doc: str
-    presets: dict[str, Callable[[], ApexDQNConfig]]
-    default: Callable[[], ApexDQNConfig]
-    single_actor: bool
-    config_class: type = ApexDQNConfig
-
-    def train(self, config: ApexDQNConfig, resume: str | None = None) -> dict[str, Any]:
-        """Train with ``config`` (continuing the run directory ``resume`` if given); returns the run
-        summary (see :func:`apexrl.runtime.trainer.train`)."""
-        from apexrl.runtime.trainer import train as _train  # torch: only when training
-
-        return _train(config, algo=self.name, resume=resume)
 
 
 def _with(config: ApexDQNConfig, *, run: dict | None = None, replay: dict | None = None, actor: dict | None = None,
@@ -141,24 +119,31 @@ def _preset(name: str, family: str) -> Callable[[], ApexDQNConfig]:
     return make
 
 
-def _algorithm(name: str, doc: str) -> Algorithm:
+def _agent(name: str, doc: str, presets: dict[str, Callable[[], ApexDQNConfig]],
+           default: Callable[[], ApexDQNConfig]) -> Agent:
+    return Agent(name=name, doc=doc, config_class=ApexDQNConfig, presets=presets, default=default,
+                 single_actor=not name.startswith("apex-"), action_kind="discrete",
+                 build_network=policy.build_network, build_policy=policy.build_policy,
+                 build_learner=policy.build_learner, greedy_actions=policy.greedy_actions)
+
+
+def _algorithm(name: str, doc: str) -> Agent:
     presets = {family: _preset(name, family) for family in apex_dqn.PRESETS}
-    return Algorithm(name=name, doc=doc, presets=presets, default=presets["cartpole"],
-                     single_actor=not name.startswith("apex-"))
+    return _agent(name, doc, presets, presets["cartpole"])
 
 
-ALGORITHMS: dict[str, Algorithm] = {
-    "apex-dqn": Algorithm(name="apex-dqn", doc=apex_dqn.__doc__ or "", presets=apex_dqn.PRESETS,
-                          default=ApexDQNConfig, single_actor=False),
-    "apex-rainbow": _algorithm("apex-rainbow", "Ape-X runtime with the Rainbow learning rule (C51, noisy, dueling, "
-                                               "double, n-step, prioritized) and per-actor ε."),
-    "dqn": _algorithm("dqn", "DQN (Mnih et al. 2015): one actor, uniform replay, target network, Huber loss."),
-    "double-dqn": _algorithm("double-dqn", "Double DQN (van Hasselt et al. 2016): DQN with the online network "
-                                           "choosing the bootstrap action."),
-    "dueling-dqn": _algorithm("dueling-dqn", "Dueling double DQN (Wang et al. 2016)."),
-    "prioritized-dqn": _algorithm("prioritized-dqn", "Prioritized double DQN (Schaul et al. 2016): proportional "
-                                                     "replay α 0.6, β 0.4 → 1."),
-    "c51": _algorithm("c51", "C51 (Bellemare et al. 2017): a categorical return distribution on 51 atoms."),
-    "rainbow": _algorithm("rainbow", "Rainbow (Hessel et al. 2018): double, dueling, prioritized (α 0.5), "
-                                     "3-step, C51 and noisy nets; ε-greedy off."),
-}
+AGENTS: list[Agent] = [
+    _agent("apex-dqn", apex_dqn.__doc__ or "", apex_dqn.PRESETS, ApexDQNConfig),
+    _algorithm("apex-rainbow", "Ape-X runtime with the Rainbow learning rule (C51, noisy, dueling, "
+                               "double, n-step, prioritized) and per-actor ε."),
+    _algorithm("dqn", "DQN (Mnih et al. 2015): one actor, uniform replay, target network, Huber loss."),
+    _algorithm("double-dqn", "Double DQN (van Hasselt et al. 2016): DQN with the online network "
+                             "choosing the bootstrap action."),
+    _algorithm("dueling-dqn", "Dueling double DQN (Wang et al. 2016)."),
+    _algorithm("prioritized-dqn", "Prioritized double DQN (Schaul et al. 2016): proportional "
+                                  "replay α 0.6, β 0.4 → 1."),
+    _algorithm("c51", "C51 (Bellemare et al. 2017): a categorical return distribution on 51 atoms."),
+    _algorithm("rainbow", "Rainbow (Hessel et al. 2018): double, dueling, prioritized (α 0.5), "
+                          "3-step, C51 and noisy nets; ε-greedy off."),
+]
+"""The DQN family's agents (registered by :mod:`apexrl.agents`), in ``--help`` order."""

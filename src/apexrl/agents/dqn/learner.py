@@ -19,6 +19,8 @@ from apexrl.envs import EnvSpecInfo
 from apexrl.losses import TorchBatch, dqn_loss
 from apexrl.losses.c51 import c51_loss
 from apexrl.nets import build_dqn_network, reset_noise
+from apexrl.runtime.device import to_device
+from apexrl.runtime.optim_state import load_optimizer_tensors, optimizer_tensors
 from apexrl.types import SampledBatch
 
 
@@ -29,15 +31,20 @@ class DQNLearner:
         config: the learning rule's settings.
         info: environment shapes (``kind``, ``obs_shape``, ``num_actions``).
         seed: seeds the network initialisation.
+        device: where the networks live and updates run (replay batches are copied there through
+            pinned memory when it is a CUDA device); default CPU.
     """
 
-    def __init__(self, config: DQNConfig, info: EnvSpecInfo, seed: int = 0) -> None:
+    def __init__(self, config: DQNConfig, info: EnvSpecInfo, seed: int = 0,
+                 device: torch.device | str | None = None) -> None:
         self.config = config
+        self.device = torch.device(device or "cpu")
         torch.manual_seed(seed)
-        self.online: nn.Module = build_dqn_network(config, info)
+        self.online: nn.Module = build_dqn_network(config, info).to(self.device)
         self.target: nn.Module = copy.deepcopy(self.online)
         self.target.requires_grad_(False)
         params = list(self.online.parameters())
+        self.learning_rate = config.learning_rate
         if config.optimizer == "adam":
             # the fused kernel is ~3x faster than the per-tensor loop on CPU for small networks
             self.optimizer: torch.optim.Optimizer = torch.optim.Adam(params, lr=config.learning_rate,
@@ -51,8 +58,20 @@ class DQNLearner:
 
     def set_learning_rate(self, lr: float) -> None:
         """Set the optimizer's step size (for schedules)."""
+        self.learning_rate = lr
         for group in self.optimizer.param_groups:
             group["lr"] = lr
+
+    def set_progress(self, fraction: float) -> None:
+        """Training progress in ``[0, 1]``: the learning rate decays linearly from
+        ``learning_rate`` to ``learning_rate_final`` (when set) over the budget."""
+        final = self.config.learning_rate_final
+        if final is not None:
+            self.set_learning_rate(self.config.learning_rate + fraction * (final - self.config.learning_rate))
+
+    def acting_network(self) -> nn.Module:
+        """The online Q network θ (what actors and the evaluator act with)."""
+        return self.online
 
     def update(self, sample: SampledBatch) -> tuple[np.ndarray, dict[str, float]]:
         """One learner step on a sampled batch.
@@ -63,13 +82,14 @@ class DQNLearner:
         """
         d = sample.data
         prepare = self.online.prepare  # once per batch; both networks take the prepared tensors
+        put = to_device(self.device)
         batch = TorchBatch(
-            obs=prepare(torch.from_numpy(d.obs)),
-            action=torch.from_numpy(d.action),
-            reward=torch.from_numpy(d.reward),
-            discount=torch.from_numpy(d.discount),
-            next_obs=prepare(torch.from_numpy(d.next_obs)),
-            weights=torch.from_numpy(sample.weights),
+            obs=prepare(put(d.obs)),
+            action=put(d.action),
+            reward=put(d.reward),
+            discount=put(d.discount),
+            next_obs=prepare(put(d.next_obs)),
+            weights=put(sample.weights),
         )
         if self.config.noisy:  # independent noise for the online and target networks every step
             reset_noise(self.online)
@@ -83,6 +103,7 @@ class DQNLearner:
         grad_norm = torch.nn.utils.clip_grad_norm_(self.online.parameters(), self.config.max_grad_norm)
         metrics = dict(out.metrics)
         metrics["learner/grad_norm"] = float(grad_norm)
+        metrics["learner/learning_rate"] = self.learning_rate
         if torch.isfinite(out.loss) and torch.isfinite(grad_norm):
             self.optimizer.step()
             self.consecutive_skipped = 0
@@ -92,22 +113,19 @@ class DQNLearner:
         self.steps += 1
         if self.steps % self.config.target_update_period == 0:
             self.target.load_state_dict(self.online.state_dict())
-        priorities = np.nan_to_num(out.priorities.numpy(), nan=0.0, posinf=0.0, neginf=0.0)
+        priorities = np.nan_to_num(out.priorities.detach().cpu().numpy(), nan=0.0, posinf=0.0, neginf=0.0)
         return priorities.astype(np.float32, copy=False), metrics
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> tuple[dict[str, torch.Tensor], dict[str, object]]:
         """``(tensors, meta)`` for a checkpoint: ``online.*``, ``target.*`` and ``optimizer.<i>.<name>``
         tensors; ``meta`` (JSON-able) holds the step counters and the optimizer's hyperparameters."""
-        tensors = {f"online.{k}": v for k, v in self.online.state_dict().items()}
-        tensors.update({f"target.{k}": v for k, v in self.target.state_dict().items()})
-        opt = self.optimizer.state_dict()
-        for index, entry in opt["state"].items():
-            for name, value in entry.items():
-                tensors[f"optimizer.{index}.{name}"] = value if torch.is_tensor(value) else torch.tensor(value)
-        groups = [{k: (list(v) if isinstance(v, tuple) else v) for k, v in g.items()} for g in opt["param_groups"]]
+        tensors = {f"online.{k}": v.cpu() for k, v in self.online.state_dict().items()}
+        tensors.update({f"target.{k}": v.cpu() for k, v in self.target.state_dict().items()})
+        opt_tensors, groups = optimizer_tensors("optimizer", self.optimizer)
+        tensors.update(opt_tensors)
         meta = {"steps": self.steps, "skipped_updates": self.skipped_updates, "optimizer": self.config.optimizer,
-                "param_groups": groups}
+                "param_groups": groups, "learning_rate": self.learning_rate}
         return tensors, meta
 
     def load_state_dict(self, tensors: dict[str, torch.Tensor], meta: dict[str, object]) -> None:
@@ -122,20 +140,12 @@ class DQNLearner:
                              f"--optimizer {self.config.optimizer!r}")
         online = {k[len("online."):]: v for k, v in tensors.items() if k.startswith("online.")}
         target = {k[len("target."):]: v for k, v in tensors.items() if k.startswith("target.")}
-        state: dict[int, dict[str, torch.Tensor]] = {}
-        for key, value in tensors.items():
-            if key.startswith("optimizer."):
-                _, index, name = key.split(".", 2)
-                state.setdefault(int(index), {})[name] = value
-        current = self.optimizer.state_dict()["param_groups"]
-        groups = []
-        for saved, now in zip(meta["param_groups"], current):  # type: ignore[arg-type]
-            groups.append({k: (tuple(v) if isinstance(now.get(k), tuple) else v) for k, v in saved.items()})
         try:
             self.online.load_state_dict(online)
             self.target.load_state_dict(target)
-            self.optimizer.load_state_dict({"state": state, "param_groups": groups})
+            load_optimizer_tensors(self.optimizer, "optimizer", tensors, meta["param_groups"])  # type: ignore[arg-type]
         except (RuntimeError, ValueError, KeyError) as exc:
             raise ValueError(f"checkpoint does not fit this network/optimizer: {exc}") from exc
+        self.learning_rate = float(meta.get("learning_rate", self.config.learning_rate))  # type: ignore[arg-type]
         self.steps = int(meta["steps"])  # type: ignore[call-overload]
         self.skipped_updates = int(meta["skipped_updates"])  # type: ignore[call-overload]

@@ -1,0 +1,131 @@
+"""The DQN family's builder functions: its network, the ε-greedy actor policy, the learner, and the
+evaluation policy (Horgan et al. 2018, Algorithm 1; Mnih et al. 2015 for the ε decay).
+
+Actor ``i`` of ``N`` explores with ε_i = ε^(1 + α·i/(N−1)) (:func:`apex_epsilon`), optionally
+decaying linearly from ``epsilon_start`` over its first ``epsilon_decay_frames`` emulator frames.
+Its initial priorities come from its own Q-values: ``q_taken = Q(s, a)`` and the bootstrap
+value ``max_a Q(s', a)``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from apexrl.agents.base import PolicyStep
+
+
+def apex_epsilon(index: int, num_actors: int, epsilon: float = 0.4, alpha: float = 7.0) -> float:
+    """Per-actor exploration rate ε_i = ε^(1 + α·i/(N−1)) (Horgan et al. 2018, §4.1).
+
+    With one actor (N = 1) the actor gets ε itself.
+
+    Raises:
+        ValueError: ``index`` outside ``[0, num_actors)``.
+    """
+    if not 0 <= index < num_actors:
+        raise ValueError(f"actor index {index} outside [0, {num_actors})")
+    if num_actors == 1:
+        return float(epsilon)
+    return float(epsilon ** (1.0 + alpha * index / (num_actors - 1)))
+
+
+class EpsilonGreedyPolicy:
+    """ε-greedy acting on the Q network of one actor (all of its ``E`` environments).
+
+    Args:
+        config: an :class:`apexrl.config.ApexDQNConfig` (``actor`` is an
+            :class:`~apexrl.config.EpsilonGreedyConfig`).
+        network: the actor's Q network ``obs [E, *obs_shape] -> [E, A]`` float32; noisy networks
+            act in train mode with fresh noise every step (Fortunato et al. 2018), others in eval mode.
+        index: the actor's index ``i`` (sets ε_i).
+        rng: the actor's generator (exploration draws).
+        start_frames: emulator frames the actor had already taken (continues an ε decay).
+    """
+
+    def __init__(self, config: Any, network: Any, index: int, rng: np.random.Generator,
+                 start_frames: int = 0) -> None:
+        acfg = config.actor
+        self.network = network
+        self.noisy = bool(config.learner.noisy)
+        if not self.noisy:
+            network.eval()
+        self.rng = rng
+        self.final_epsilon = apex_epsilon(index, config.run.num_actors, acfg.epsilon, acfg.epsilon_alpha)
+        self.epsilon_start = acfg.epsilon_start
+        self.epsilon_decay_frames = acfg.epsilon_decay_frames
+        self.epsilon = self._epsilon_at(start_frames)
+        self._first = True
+
+    def _epsilon_at(self, frames: int) -> float:
+        if self.epsilon_decay_frames <= 0:
+            return self.final_epsilon
+        left = max(0.0, 1.0 - frames / self.epsilon_decay_frames)
+        return self.final_epsilon + (self.epsilon_start - self.final_epsilon) * left
+
+    def _q(self, obs: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            return self.network(torch.from_numpy(np.asarray(obs))).numpy()
+
+    def step(self, obs: np.ndarray) -> PolicyStep:
+        """ε-greedy actions ``[E]`` int64 with ``q_taken`` and ``value = max_a Q`` (float32)."""
+        if self.noisy and not self._first:
+            from apexrl.nets import reset_noise
+
+            reset_noise(self.network)  # new noise for every action selection
+        self._first = False
+        q = self._q(obs)
+        actions = q.argmax(axis=1)
+        if self.epsilon > 0.0:
+            explore = self.rng.random(len(actions)) < self.epsilon
+            if explore.any():
+                actions[explore] = self.rng.integers(0, q.shape[1], size=int(explore.sum()))
+        q_taken = q[np.arange(len(actions)), actions].astype(np.float32)
+        return PolicyStep(actions, actions, q_taken, q.max(axis=1).astype(np.float32))
+
+    def value(self, obs: np.ndarray) -> np.ndarray:
+        """``max_a Q(s, a)`` ``[K]`` float32."""
+        return self._q(obs).max(axis=1).astype(np.float32)
+
+    def advance(self, frames: int) -> None:
+        """Continue the ε decay at the actor's ``frames`` emulator frames."""
+        if self.epsilon_decay_frames > 0:
+            self.epsilon = self._epsilon_at(frames)
+
+
+def build_network(config: Any, info: Any) -> Any:
+    """The Q network of ``config.learner`` (:func:`apexrl.nets.build_dqn_network`)."""
+    from apexrl.nets import build_dqn_network
+
+    return build_dqn_network(config.learner, info)
+
+
+def build_policy(config: Any, info: Any, network: Any, index: int, rng: np.random.Generator) -> EpsilonGreedyPolicy:
+    """The ε-greedy policy of actor ``index`` (the actor calls ``advance`` with the frames it had
+    already taken before its first step)."""
+    return EpsilonGreedyPolicy(config, network, index, rng)
+
+
+def build_learner(config: Any, info: Any, seed: int, device: Any) -> Any:
+    """A :class:`apexrl.agents.dqn.learner.DQNLearner` on ``device``."""
+    from apexrl.agents.dqn.learner import DQNLearner
+
+    return DQNLearner(config.learner, info, seed=seed, device=device)
+
+
+def greedy_actions(network: Any, obs: np.ndarray, action_space: Any, epsilon: float,
+                   rng: np.random.Generator) -> np.ndarray:
+    """ε-greedy actions ``[B]`` int64 of the Q network (evaluation: Ape-X's ε = 0.001). One
+    uniform draw per observation is taken whatever ``epsilon`` is, so evaluations with the same
+    seed see the same random numbers."""
+    import torch
+
+    with torch.inference_mode():
+        q = network(torch.from_numpy(np.asarray(obs))).numpy()
+    actions = q.argmax(axis=1)
+    explore = rng.random(len(actions)) < epsilon
+    actions[explore] = rng.integers(0, int(action_space.n), size=int(explore.sum()))
+    return actions
