@@ -21,6 +21,7 @@ at the second layer instead).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -186,9 +187,40 @@ class CategoricalCritic(nn.Module):
         return categorical_q_values(self.forward(obs, action), self.support)
 
 
+class EnsembleMLP(nn.Module):
+    """``K`` independent MLPs evaluated as one batched matrix product per layer (``baddbmm``):
+    input ``[B, in_dim]`` (shared) → ``[K, B, out_dim]``. Each member is initialised as
+    ``nn.Linear`` layers are (weights and biases ``U(−1/√fan_in, 1/√fan_in)``), so it is ``K``
+    separate critics at the cost of one pass of ``K``-times-wider kernels (half the per-operation
+    overhead of two modules on CPU for small networks).
+    """
+
+    def __init__(self, num_members: int, in_dim: int, hidden_sizes: Sequence[int], out_dim: int) -> None:
+        super().__init__()
+        self.weights = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        for fan_in, fan_out in zip([in_dim, *hidden_sizes], [*hidden_sizes, out_dim]):
+            bound = 1.0 / math.sqrt(fan_in)
+            self.weights.append(nn.Parameter(torch.empty(num_members, fan_in, fan_out).uniform_(-bound, bound)))
+            self.biases.append(nn.Parameter(torch.empty(num_members, 1, fan_out).uniform_(-bound, bound)))
+        self.num_members = int(num_members)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B, in_dim]`` → ``[K, B, out_dim]``."""
+        h = x.unsqueeze(0).expand(self.num_members, -1, -1)
+        last = len(self.weights) - 1
+        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+            h = torch.baddbmm(b, h, w)
+            if i < last:
+                h = torch.relu(h)
+        return h
+
+
 class TwinCritic(nn.Module):
     """Two independent critics ``Q_1, Q_2`` (TD3's clipped double-Q, Fujimoto et al. 2018; SAC).
-    ``forward`` → ``[2, B]``; :meth:`q` is ``Q_1`` (TD3's actor loss uses ``Q_1``).
+    ``forward`` → ``[2, B]``; :meth:`q` is ``Q_1`` (TD3's actor loss uses ``Q_1``). For vector
+    observations both critics run as one :class:`EnsembleMLP` on ``[flatten(s), a]``; for pixels
+    each has its own conv torso (two :class:`Critic` modules).
 
     Raises:
         ValueError: as :class:`Critic`.
@@ -197,20 +229,30 @@ class TwinCritic(nn.Module):
     def __init__(self, kind: str, obs_shape: Sequence[int], act_dim: int, hidden_sizes: Sequence[int],
                  obs_space: Any = None) -> None:
         super().__init__()
-        self.q1 = Critic(kind, obs_shape, act_dim, hidden_sizes, obs_space)
-        self.q2 = Critic(kind, obs_shape, act_dim, hidden_sizes, obs_space)
+        _check_sizes(act_dim, hidden_sizes)
+        self.members: nn.ModuleList | None = None
+        self.ensemble: EnsembleMLP | None = None
+        if kind == "vector":
+            self.torso = _obs_torso(kind, obs_shape, hidden_sizes, obs_space, with_hidden=False)
+            self.ensemble = EnsembleMLP(2, self.torso.out_dim + int(act_dim), hidden_sizes, 1)
+        else:
+            self.members = nn.ModuleList([Critic(kind, obs_shape, act_dim, hidden_sizes, obs_space) for _ in range(2)])
 
     def prepare(self, obs: torch.Tensor) -> torch.Tensor:
         """Raw observations → the float32 input of :meth:`forward`."""
-        return self.q1.prepare(obs)
+        return self.torso.prepare(obs) if self.members is None else self.members[0].prepare(obs)
 
     def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         """``(obs, action)`` → ``[2, B]`` (``Q_1``, ``Q_2``)."""
-        return torch.stack([self.q1(obs, action), self.q2(obs, action)])
+        if self.ensemble is not None:
+            return self.ensemble(torch.cat([self.torso(obs), action], dim=1)).squeeze(-1)
+        return torch.stack([m(obs, action) for m in self.members])  # type: ignore[union-attr]
 
     def q(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         """``Q_1(s, a)`` ``[B]``."""
-        return self.q1(obs, action)
+        if self.members is not None:
+            return self.members[0](obs, action)
+        return self.forward(obs, action)[0]
 
 
 class DPGNetworks(nn.Module):

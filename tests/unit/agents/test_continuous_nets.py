@@ -74,3 +74,21 @@ def test_acting_modules_and_discrete_observations():
         Critic("vector", (3,), 0, (8,))
     assert math.isclose(float(build_dpg_networks("vector", (3,), 1, (8,), distributional=True, num_atoms=3,
                                                  v_min=-1, v_max=1).critic.support[1]), 0.0)
+
+
+def test_ensemble_mlp_members_are_separate_mlps():
+    from apexrl.nets.continuous import EnsembleMLP
+
+    torch.manual_seed(0)
+    ens = EnsembleMLP(2, 4, (8, 6), 1)
+    x = torch.randn(5, 4)
+    out = ens(x)
+    assert out.shape == (2, 5, 1)
+    for k in range(2):
+        h = x
+        for i, (w, b) in enumerate(zip(ens.weights, ens.biases)):
+            h = h @ w[k] + b[k]
+            if i < 2:
+                h = torch.relu(h)
+        torch.testing.assert_close(out[k], h)
+    assert float(ens.weights[0].abs().max()) <= 0.5  # U(-1/sqrt(4), 1/sqrt(4))
