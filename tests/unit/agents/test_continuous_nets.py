@@ -91,4 +91,4 @@ def test_ensemble_mlp_members_are_separate_mlps():
             if i < 2:
                 h = torch.relu(h)
         torch.testing.assert_close(out[k], h)
-    assert float(ens.weights[0].abs().max()) <= 0.5  # U(-1/sqrt(4), 1/sqrt(4))
+    assert float(ens.weights[0].detach().abs().max()) <= 0.5  # U(-1/sqrt(4), 1/sqrt(4))
