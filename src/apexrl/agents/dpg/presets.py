@@ -39,14 +39,14 @@ from apexrl.config import ReplayConfig, RunConfig
 def pendulum_base() -> DPGAgentConfig:
     """``Pendulum-v1`` (SB3 zoo TD3 / DDPG settings; see the module docstring)."""
     return DPGAgentConfig(
-        run=RunConfig(env_id="Pendulum-v1", total_env_frames=20_000, num_actors=1, backend="local",
+        run=RunConfig(env_id="Pendulum-v1", total_env_frames=15_000, num_actors=1, backend="local",
                       eval_interval_frames=5_000, eval_episodes=5, final_eval_episodes=20, log_interval_s=2.0,
                       eval_max_episode_steps=1_000),
-        replay=ReplayConfig(prioritized=False, replay_capacity=200_000, learning_starts=10_000,
+        replay=ReplayConfig(prioritized=False, replay_capacity=200_000, learning_starts=1_000,
                             samples_per_insert=256.0),
-        actor=GaussianNoiseConfig(exploration_noise=0.1, random_action_frames=10_000, param_update_period_frames=50),
+        actor=GaussianNoiseConfig(exploration_noise=0.1, random_action_frames=1_000, param_update_period_frames=50),
         learner=DPGConfig(gamma=0.98, batch_size=256, actor_learning_rate=1e-3, critic_learning_rate=1e-3,
-                          hidden_sizes=(400, 300), tau=0.005),
+                          hidden_sizes=(64, 64), tau=0.005),
     )
 
 

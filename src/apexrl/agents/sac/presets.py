@@ -25,14 +25,14 @@ from apexrl.config import ReplayConfig, RunConfig
 def pendulum() -> SACAgentConfig:
     """``Pendulum-v1`` (SB3 zoo; see the module docstring)."""
     return SACAgentConfig(
-        run=RunConfig(env_id="Pendulum-v1", total_env_frames=20_000, num_actors=1, backend="local",
+        run=RunConfig(env_id="Pendulum-v1", total_env_frames=15_000, num_actors=1, backend="local",
                       eval_interval_frames=5_000, eval_episodes=5, final_eval_episodes=20, log_interval_s=2.0,
                       eval_max_episode_steps=1_000),
         replay=ReplayConfig(prioritized=False, replay_capacity=1_000_000, learning_starts=256,
                             samples_per_insert=256.0),
         actor=ContinuousActorConfig(random_action_frames=256, param_update_period_frames=50),
         learner=SACConfig(gamma=0.99, batch_size=256, actor_learning_rate=1e-3, critic_learning_rate=1e-3,
-                          alpha_learning_rate=1e-3, hidden_sizes=(256, 256), tau=0.005),
+                          alpha_learning_rate=1e-3, hidden_sizes=(64, 64), tau=0.005),
     )
 
 
