@@ -24,7 +24,7 @@ from apexrl.config import ActorConfig, ReplayConfig, RunConfig, _positive, _requ
 @dataclass(frozen=True)
 class ContinuousActorConfig(ActorConfig):
     """Actors of the continuous-control agents: the runtime's actor settings plus a warm-up of
-    uniformly random actions (CleanRL and SB3 act at random for the first ``learning_starts``
+    uniformly random actions (CleanRL and SB3 act at random for the first learning_starts
     steps)."""
 
     random_action_frames: int = 0
@@ -38,8 +38,8 @@ class ContinuousActorConfig(ActorConfig):
 
 @dataclass(frozen=True)
 class GaussianNoiseConfig(ContinuousActorConfig):
-    """Gaussian exploration noise on the deterministic action: actor ``i`` of ``N`` acts with
-    ``clip(μ(s) + N(0, σ_i²), −1, 1)`` in the policy's units (:func:`apex_noise_scale`)."""
+    """Gaussian exploration noise on the deterministic action: actor i of N acts with
+    clip(μ(s) + N(0, σ_i²), −1, 1) in the policy's units (σ_i: apex_noise_scale)."""
 
     exploration_noise: float = 0.1
     """σ of the Gaussian action noise in units of half the action range (TD3 / CleanRL: 0.1;
@@ -75,7 +75,7 @@ def apex_noise_scale(index: int, num_actors: int, sigma: float, alpha: float) ->
 @dataclass(frozen=True)
 class DPGConfig:
     """The deterministic-policy-gradient learning rule; switches select DDPG, TD3, Ape-X DPG or
-    D4PG (see :mod:`apexrl.losses.dpg` for the formulas)."""
+    D4PG (the formulas: apexrl.losses.dpg)."""
 
     n_step: int = 1
     """n of the n-step return (DDPG, TD3: 1; Ape-X DPG: 5; D4PG: 5)."""
@@ -166,7 +166,7 @@ def check_agent_config(config: object) -> None:
 @dataclass(frozen=True)
 class DPGAgentConfig:
     """DDPG / TD3 / Ape-X DPG / D4PG: Gaussian-noise actors, (prioritized) replay and one
-    deterministic-policy-gradient learner. Presets: see :mod:`apexrl.agents.dpg`."""
+    deterministic-policy-gradient learner. Presets: apexrl.agents.dpg.presets."""
 
     run: tyro.conf.OmitArgPrefixes[RunConfig] = field(default_factory=lambda: RunConfig(env_id="Pendulum-v1"))
     replay: tyro.conf.OmitArgPrefixes[ReplayConfig] = field(default_factory=ReplayConfig)

@@ -16,7 +16,7 @@ from apexrl.config import ReplayConfig, RunConfig, _positive, _require, check_de
 @dataclass(frozen=True)
 class SACConfig:
     """SAC's learning rule: twin soft Q critics with Polyak targets, a squashed-Gaussian policy
-    and an automatically tuned entropy temperature α (see :mod:`apexrl.losses.sac`)."""
+    and an automatically tuned entropy temperature α (the formulas: apexrl.losses.sac)."""
 
     n_step: int = 1
     """n of the n-step return (SAC: 1; the entropy bonus is only on the bootstrap state, a
@@ -83,7 +83,7 @@ class SACConfig:
 @dataclass(frozen=True)
 class SACAgentConfig:
     """SAC: actors sampling from the squashed-Gaussian policy, uniform replay (SAC's), one
-    learner. Presets: see :mod:`apexrl.agents.sac`."""
+    learner. Presets: apexrl.agents.sac.presets."""
 
     run: tyro.conf.OmitArgPrefixes[RunConfig] = field(default_factory=lambda: RunConfig(env_id="Pendulum-v1"))
     replay: tyro.conf.OmitArgPrefixes[ReplayConfig] = field(default_factory=lambda: ReplayConfig(prioritized=False))
