@@ -242,7 +242,7 @@ def _resume_default(spec: Any, algo: str, choice: _TrainChoice) -> Any:
 
 
 def _run_train(args: TrainArgs) -> int:
-    spec, algo, config = AGENTS[args.algo], args.algo, args.config
+    algo, config = args.algo, args.config
     for note in args.notes:
         _err.print(note, highlight=False, markup=False)
     if args.resume is not None:

@@ -15,8 +15,6 @@ from typing import Annotated, Any, Literal
 
 import tyro
 
-from apexrl.runtime.seeding import GENERATIONS_PER_RESUME
-
 
 _FLAGS = {"env_id": "--env", "num_actors": "--actors", "total_env_frames": "--frames",
           "checkpoint_every_min": "--checkpoint-every"}
@@ -156,8 +154,7 @@ class ReplayConfig:
 class ActorConfig:
     """Actors of every agent (Horgan et al. 2018, Algorithm 1): how many environments each steps,
     how often it sends experience and pulls parameters, how it is supervised. An agent's
-    exploration settings extend it (:class:`EpsilonGreedyConfig`; the continuous agents'
-    Gaussian noise)."""
+    exploration settings extend it (EpsilonGreedyConfig; the continuous agents' Gaussian noise)."""
 
     envs_per_actor: int = 1
     """Environments each actor steps with one batched forward pass."""
@@ -170,7 +167,10 @@ class ActorConfig:
     repeat_action_probability: float = 0.0
     """Atari sticky actions (0 = DQN/Ape-X protocol; ALE v5 default is 0.25)."""
     max_actor_restarts: int = 10
-    """Restarts allowed per actor after a crash or hang; one more crash stops the run."""
+    """Restarts allowed in a row without a delivery: an actor that fails this many times again
+    before it delivers any experience is in a crash loop and the run stops. A delivered message
+    resets the count, so faults between which the actor makes progress are restarted indefinitely
+    (every restart is counted in actor_restarts)."""
     actor_timeout_s: float = 60.0
     """An environment step (or reset) running longer than this many seconds counts as a crash."""
 
@@ -178,14 +178,14 @@ class ActorConfig:
         _positive(self, "envs_per_actor", "local_buffer_size", "param_update_period_frames", "queue_size")
         _require(0.0 <= self.repeat_action_probability <= 1.0, "repeat_action_probability",
                  self.repeat_action_probability, "must be in [0, 1]")
-        _require(0 <= self.max_actor_restarts < GENERATIONS_PER_RESUME, "max_actor_restarts", self.max_actor_restarts,
-                 f"must be in [0, {GENERATIONS_PER_RESUME}) (each restart takes a seed generation of the session)")
+        _require(self.max_actor_restarts >= 0, "max_actor_restarts", self.max_actor_restarts, "must be >= 0")
         _require(self.actor_timeout_s > 0, "actor_timeout_s", self.actor_timeout_s, "must be > 0")
 
 
 @dataclass(frozen=True)
 class EpsilonGreedyConfig(ActorConfig):
-    """Ape-X ε-greedy actors (DQN family): actor i of N explores with ε_i = ε^(1 + α·i/(N−1))."""
+    """Ape-X ε-greedy actors (DQN family): environment instance i of the M = actors × envs of the run
+    explores with ε_i = ε^(1 + α·i/(M−1)) (apexrl.agents.exploration)."""
 
     epsilon: float = 0.4
     """Base ε of the per-actor schedule ε_i = ε^(1 + α·i/(N−1)) (Ape-X: 0.4)."""
@@ -196,6 +196,9 @@ class EpsilonGreedyConfig(ActorConfig):
     actor's emulator frames (single-actor DQN: 1 → 0.1 over 1M frames); 0 = constant ε (Ape-X)."""
     epsilon_start: float = 1.0
     """Initial ε of the decay above."""
+    epsilon_per_env: bool = True
+    """ε_i per environment instance, i over all actors × envs (R2D2, SEED RL); off: one ε_i per actor
+    for all its envs (the Ape-X paper's wording). A run of one actor has one ε either way."""
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -1,7 +1,8 @@
 """Data containers that flow between actors, replay and learner.
 
 All containers are :class:`typing.NamedTuple` of NumPy arrays (batch-major). ``B`` is the
-number of items in the container, ``obs_shape`` the environment's observation shape.
+number of items in the container, ``obs_shape`` the environment's observation shape and
+``action_shape`` its action shape (``()`` for ``Discrete``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ class Transitions(NamedTuple):
     Fields:
         obs: ``[B, *obs_shape]``, the observation's dtype (``float32`` for vectors, ``uint8``
             for pixels, ``bool``/``uint8`` for MinAtar): the state ``s_t`` the action was taken in.
-        action: ``[B]`` ``int64``: the action ``a_t``.
+        action: the action ``a_t``: ``[B]`` ``int64`` indices for a ``Discrete`` action space,
+            or ``[B, *action_shape]`` ``float32`` for a ``Box`` one (e.g. ``[B, 1]`` for
+            Pendulum-v1, ``[B, 6]`` for HalfCheetah-v5), as the actor's policy handed it to
+            the adder.
         reward: ``[B]`` ``float32``: the truncated n-step return
             ``R_t^(n) = r_{t+1} + γ r_{t+2} + … + γ^{k-1} r_{t+k}`` with ``k <= n`` steps.
         discount: ``[B]`` ``float32``: ``γ^k`` multiplying the bootstrap value, or ``0`` when the

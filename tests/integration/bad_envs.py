@@ -87,5 +87,20 @@ class FailOnce(gym.Env):
         return obs, float(action == (obs[0] > 0)), False, self.t % 100 == 0, {}
 
 
+class Flaky(FailOnce):
+    """Raises at every ``every``-th step of each instance (a flaky simulator that still makes
+    progress: a restarted actor's new instance runs ``every - 1`` steps before the next crash)."""
+
+    def __init__(self, every: int = 500):
+        super().__init__(bad_step=0)
+        self.every = every
+
+    def step(self, action):
+        if self.t + 1 == self.every:
+            raise RuntimeError("simulated flaky simulator")
+        return super().step(action)
+
+
+gym.register("Flaky-v0", entry_point=Flaky, kwargs={"every": 500})
 gym.register("CrashOnce-v0", entry_point=FailOnce, kwargs={"bad_step": 200, "mode": "raise"})
 gym.register("HangOnce-v0", entry_point=FailOnce, kwargs={"bad_step": 200, "mode": "hang"})

@@ -15,7 +15,6 @@ ray = pytest.importorskip("ray", reason="the ray extra is part of the test insta
 from ray.cluster_utils import Cluster  # noqa: E402
 
 from apexrl.runtime.run import train  # noqa: E402
-from apexrl.agents.dqn import apex_dqn  # noqa: E402
 from apexrl.backends.ray_backend import local_only  # noqa: E402
 from apexrl.config import ApexDQNConfig, DQNConfig, EpsilonGreedyConfig, ReplayConfig, RunConfig  # noqa: E402
 

@@ -175,5 +175,19 @@ def test_crash_loop_stops_naming_actor_and_last_error(tmp_path):
     res = apexrl("train", "apex-dqn", "--env", "bad_envs:NaNObs-v0", "--frames", "5000", "--actors", "1",
                  "--max-actor-restarts", "2", "--run-dir", str(tmp_path / "r"), *FAST)
     assert res.returncode == 1
-    assert "actor 0 failed 3 times (--max-actor-restarts 2)" in res.stderr
+    assert "actor 0 failed 3 times in a row without delivering any experience (--max-actor-restarts 2: a crash loop" \
+        in res.stderr
     assert "NaNObs-v0" in res.stderr and "observation" in res.stderr.lower()
+
+
+def test_a_flaky_env_that_makes_progress_is_restarted_for_as_long_as_the_run_lasts(tmp_path):
+    # crashes at every 500th step of each instance: 10 messages of 50 transitions between crashes.
+    # The local backend restarts in-process (seconds faster than a new process); the rule is the same
+    # ActorRestarts object in every backend (its unit tests cover it)
+    run_dir = str(tmp_path / "run")
+    res = apexrl("train", "apex-dqn", "--env", "bad_envs:Flaky-v0", "--frames", "2600", "--backend", "local",
+                 "--max-actor-restarts", "1", "--run-dir", run_dir, *FAST)
+    assert res.returncode == 0, res.stderr
+    summary = json.load(open(os.path.join(run_dir, "summary.json")))
+    assert summary["actor_restarts"] >= 4 and summary["env_frames"] >= 2600  # 4 > --max-actor-restarts 1
+    assert "simulated flaky simulator" in res.stderr and "restart 4 (1 in a row without a delivery" in res.stderr

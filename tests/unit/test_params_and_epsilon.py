@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -93,3 +94,19 @@ def test_local_params_copy_at_pull_time_and_never_hand_out_nan():
     assert params.pull(dst, have_version=1) == 1  # not finite: the actor keeps what it holds
     assert all(torch.equal(a, b) for a, b in zip(held, dst.parameters()))
     assert params.pull(dst, have_version=1) == 1
+
+
+def test_environment_epsilons_spread_over_every_instance_of_the_run():
+    from apexrl.agents.exploration import environment_epsilons
+
+    # 2 actors x 4 envs: instances 0..7 of M = 8 get 0.4^(1 + 7 i / 7) = 0.4^(1 + i)
+    both = np.concatenate([environment_epsilons(a, 2, 4) for a in range(2)])
+    np.testing.assert_allclose(both, 0.4 ** (1.0 + np.arange(8)), rtol=1e-12)
+    # one env per actor: exactly the per-actor rates
+    np.testing.assert_allclose([environment_epsilons(a, 3, 1)[0] for a in range(3)], [apex_epsilon(a, 3) for a in range(3)])
+    # the paper's per-actor wording: the actor's rate for all its envs
+    np.testing.assert_allclose(environment_epsilons(1, 2, 4, per_env=False), np.full(4, 0.4**8))
+    # one actor: single-actor DQN's one ε
+    np.testing.assert_allclose(environment_epsilons(0, 1, 4, epsilon=0.1), np.full(4, 0.1))
+    with pytest.raises(ValueError, match="actor index 2 outside"):
+        environment_epsilons(2, 2, 4)

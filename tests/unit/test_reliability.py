@@ -20,15 +20,40 @@ from apexrl.runtime.run import train
 from apexrl.runtime.trainer import LearnerError
 
 
-def test_restart_backoff_doubles_up_to_a_cap_then_stops():
+def test_restart_backoff_doubles_up_to_a_cap_then_a_crash_loop_stops():
     r = ActorRestarts(num_actors=2, max_restarts=4, backoff_s=0.5, max_backoff_s=1.5)
     assert [r.crashed(1, f"boom {i}") for i in range(4)] == [0.5, 1.0, 1.5, 1.5]
-    assert r.counts == [0, 4] and r.total == 4
+    assert r.counts == [0, 4] and r.total == 4 and r.streak == [0, 4]
     assert r.crashed(0, "other") == 0.5  # per actor
-    with pytest.raises(ActorError, match=r"actor 1 failed 5 times \(--max-actor-restarts 4\); last error: boom 4"):
+    with pytest.raises(ActorError, match=r"actor 1 failed 5 times in a row without delivering any experience "
+                                         r"\(--max-actor-restarts 4: a crash loop, after 4 restarts of this actor "
+                                         r"in all\); last error: boom 4"):
         r.crashed(1, "boom 4")
-    with pytest.raises(ActorError, match="actor 0 failed once"):
+    with pytest.raises(ActorError, match="actor 0 failed once without delivering"):
         ActorRestarts(1, max_restarts=0).crashed(0, "x")
+
+
+def test_a_delivery_makes_restarts_free_so_faults_between_progress_never_stop_the_run():
+    r = ActorRestarts(num_actors=1, max_restarts=2, backoff_s=0.5, max_backoff_s=4.0)
+    for i in range(1000):  # a flaky simulator: one crash, then experience again, for ever
+        assert r.crashed(0, f"flaky {i}") == 0.5  # the back-off starts again after each delivery
+        r.delivered(0)
+    assert r.counts == [1000] and r.streak == [0]  # every restart is still counted
+    assert r.crashed(0, "a") == 0.5 and r.crashed(0, "b") == 1.0  # then a real loop: 2 free, the 3rd stops
+    with pytest.raises(ActorError, match="3 times in a row .* after 1002 restarts of this actor in all"):
+        r.crashed(0, "c")
+
+
+def test_the_seed_generations_of_a_session_bound_the_restarts_of_one_actor(monkeypatch):
+    import apexrl.runtime.actor as actor_module
+
+    monkeypatch.setattr(actor_module, "GENERATIONS_PER_RESUME", 4)
+    r = ActorRestarts(num_actors=1, max_restarts=100)
+    for _ in range(3):
+        r.crashed(0, "x")
+        r.delivered(0)
+    with pytest.raises(ActorError, match="restarted 3 times in this session, which uses up its seed generations"):
+        r.crashed(0, "y")
 
 
 @pytest.mark.parametrize("env_id", ["CartPole-v1", "ALE/Pong-v5"])

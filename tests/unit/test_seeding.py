@@ -8,7 +8,8 @@ import pytest
 
 from apexrl.config import ActorConfig, EpsilonGreedyConfig, RunConfig
 from apexrl.envs import make_vector_env
-from apexrl.runtime.seeding import GENERATIONS_PER_RESUME, derive_seeds, first_generation, stream_offset
+from apexrl.runtime.seeding import (DENSE_RESTARTS, GENERATIONS_PER_RESUME, derive_seeds, first_generation,
+                                    stream_offset)
 
 RESUMES, ACTORS, ENVS = 1000, 64, 8
 
@@ -37,9 +38,18 @@ def test_1000_resumes_64_actors_8_envs_distinct_and_in_range(all_seeds):
 
 def test_restarts_within_a_session_are_distinct_from_every_resume(all_seeds):
     restarts = np.array([derive_seeds(12345, first_generation(r) + k, a, ENVS, ACTORS).env_seeds
-                         for r in (0, 1, 999) for k in (1, 2, GENERATIONS_PER_RESUME - 1) for a in (0, 63)])
+                         for r in (0, 1, 999) for k in (1, 2, DENSE_RESTARTS - 1) for a in (0, 63)])
     both = np.concatenate([all_seeds.reshape(-1), restarts.reshape(-1)])
     assert np.unique(both).size == both.size
+
+
+def test_restarts_beyond_the_dense_range_get_valid_seeds_and_distinct_stream_ids():
+    # a flaky actor restarted for days: hashed env seeds, still in range; stream ids never repeat
+    gens = [first_generation(r) + k for r in (0, 1, 2046) for k in (DENSE_RESTARTS, 10**6, GENERATIONS_PER_RESUME - 1)]
+    seeds = [derive_seeds(3, g, 1, 4, 2).env_seeds for g in gens]
+    assert all(0 <= x < 2**32 for s in seeds for x in s) and len({x for s in seeds for x in s}) == 4 * len(gens)
+    ids = [stream_offset(g, 1, 4) + e for g in gens for e in range(4)]
+    assert len(set(ids)) == len(ids) and max(ids) < 2**63
 
 
 def test_deterministic_for_a_fresh_run_and_keyed_by_run_seed():
@@ -69,11 +79,11 @@ def test_invalid_arguments_raise_naming_them():
     with pytest.raises(ValueError, match="role"):
         derive_seeds(0, 0, 0, 1, role="learner")
     with pytest.raises(ValueError, match="generation"):
-        stream_offset(2**27, 0, 1)
+        stream_offset(2**35, 0, 1)
     with pytest.raises(ValueError, match=r"\(--seed\): must be >= 0"):
         RunConfig(seed=-3)
-    with pytest.raises(ValueError, match=r"\(--max-actor-restarts\)"):
-        ActorConfig(max_actor_restarts=GENERATIONS_PER_RESUME)
+    with pytest.raises(ValueError, match=r"\(--max-actor-restarts\): must be >= 0"):
+        ActorConfig(max_actor_restarts=-1)
 
 
 def test_stream_ids_never_collide_when_actor_counts_change():
@@ -82,7 +92,7 @@ def test_stream_ids_never_collide_when_actor_counts_change():
     g1 = first_generation(1)
     ids += [stream_offset(g1 + k, a, 2) + e for k in range(4) for a in range(100) for e in range(2)]
     assert len(set(ids)) == len(ids) and max(ids) < 2**63
-    assert stream_offset(first_generation(1000) + 1023, 2**20 - 1, 2**16) < 2**63
+    assert stream_offset(first_generation(2047) + GENERATIONS_PER_RESUME - 1, 2**16 - 1, 2**12) < 2**63
 
 
 def _sample_seeds(all_seeds):

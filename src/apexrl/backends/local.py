@@ -21,7 +21,8 @@ class LocalSource:
     """Steps one actor in this process until it has a message (B transitions).
 
     An exception in the actor's environment restarts the actor (new environments, newest
-    parameters) after a short backoff, up to ``max_actor_restarts`` times.
+    parameters) after a short backoff; a crash loop stops the run
+    (:class:`~apexrl.runtime.actor.ActorRestarts`).
 
     Args:
         config, algo, info, params: as for :class:`apexrl.runtime.actor.Actor` (``algo`` is the agent's name).
@@ -48,7 +49,8 @@ class LocalSource:
         """Return one message when ``max_messages > 0`` (running the actor to produce it).
 
         Raises:
-            ActorError: the actor failed more often than ``max_actor_restarts`` allows.
+            ActorError: the actor is in a crash loop (``max_actor_restarts`` failures in a row
+                without delivering experience; :class:`~apexrl.runtime.actor.ActorRestarts`).
         """
         if self.actor is None and self.restart_at is not None and time.monotonic() >= self.restart_at:
             self.restart_at = None
@@ -60,13 +62,13 @@ class LocalSource:
                 message = self.actor.step()
                 if message is not None:
                     self.frames += message.env_steps * self.fps
+                    self.restarts.delivered(0)
                     return [message]
         except Exception as exc:
             self.stop()
             error = f"{type(exc).__name__}: {exc}"
             delay = self.restarts.crashed(0, error)
-            log.warning("actor 0 crashed (%s); restart %d/%d in %.1f s", error, self.restarts.counts[0],
-                        self.restarts.max_restarts, delay)
+            log.warning("actor 0 crashed (%s); %s in %.1f s", error, self.restarts.describe(0), delay)
             self.restart_at = time.monotonic() + delay
             return []
 

@@ -222,9 +222,8 @@ class ProcessSource:
         slot = self.slots[index]
         self._discard(index, join_s=5)
         self.clock[index] = 0.0
-        delay = self.restarts.crashed(index, error)  # raises ActorError once over budget
-        log.warning("actor %d crashed (%s); restart %d/%d in %.1f s", index, error, self.restarts.counts[index],
-                    self.restarts.max_restarts, delay)
+        delay = self.restarts.crashed(index, error)  # raises ActorError in a crash loop
+        log.warning("actor %d crashed (%s); %s in %.1f s", index, error, self.restarts.describe(index), delay)
         slot.restart_at = time.monotonic() + delay
 
     def _receive(self, index: int, out: list[ActorMessage]) -> bool:
@@ -243,6 +242,7 @@ class ProcessSource:
             self._crashed(index, message.error)
             return False
         slot.frames += message.env_steps * self.fps
+        self.restarts.delivered(index)
         out.append(message)
         return True
 
@@ -266,7 +266,8 @@ class ProcessSource:
         Crashed or hung actors are restarted here (after their backoff).
 
         Raises:
-            ActorError: an actor failed more often than ``max_actor_restarts`` allows.
+            ActorError: an actor is in a crash loop (``max_actor_restarts`` failures in a row
+                without delivering experience; :class:`~apexrl.runtime.actor.ActorRestarts`).
         """
         self._supervise()
         if max_messages <= 0:

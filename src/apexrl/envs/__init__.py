@@ -6,8 +6,12 @@
   raw-return episode statistics and run-time validation (:class:`EnvError`).
 * :func:`final_observations` / :func:`completed_episodes`: read a same-step-autoreset
   vector env's ``info``.
-* :func:`check_env_id`, :func:`env_info`, :func:`require_discrete`: fail fast before any
-  process starts.
+* :func:`check_env_id`, :func:`env_info`, :func:`require_action_space`: fail fast before any
+  process starts (``require_discrete`` is its deprecated ``Discrete``-only form).
+* Continuous control: ``Pendulum-v1`` and ``MountainCarContinuous-v0`` with the default install,
+  Gymnasium's MuJoCo v5 ids with the ``mujoco`` extra, the DeepMind Control Suite's
+  ``dm_control/<domain>-<task>-v0`` ids with the ``control`` extra (:mod:`apexrl.envs.control`);
+  ``Box`` actions are ``float32`` (:mod:`apexrl.envs.actions`).
 """
 
 from apexrl.envs.atari import EpisodicLifeEnv, wrap_atari, wrap_deepmind
@@ -23,6 +27,7 @@ from apexrl.envs.make import (
     make_env,
     make_vector_env,
     register_env_families,
+    require_action_space,
     require_discrete,
 )
 
@@ -40,6 +45,7 @@ __all__ = [
     "make_env",
     "make_vector_env",
     "register_env_families",
+    "require_action_space",
     "require_discrete",
     "wrap_atari",
     "wrap_deepmind",

@@ -2,7 +2,8 @@
 
 The actor steps a vector of ``E`` environments; :class:`NStepAdder` keeps the last ``n``
 steps of each environment (its *stream*) and emits n-step transitions
-``(s_t, a_t, R_t^(n), γ^k or 0, s_{t+k})`` as soon as they are complete, with their
+``(s_t, a_t, R_t^(n), γ^k or 0, s_{t+k})`` as soon as they are complete (``a_t`` a
+``Discrete`` index or a ``Box`` vector), with their
 initial priorities ``|R + γ^k V(s_{t+k}) − q(s_t, a_t)|`` computed from the actor's own
 Q-values (Algorithm 1, line 10). Everything is vectorised over environments; the only
 Python loops run over the ``n`` window positions.
@@ -14,6 +15,7 @@ from typing import Sequence, Union
 
 import numpy as np
 
+from apexrl.replay._common import action_dtype_arg, shape_arg
 from apexrl.types import FrameTransitions, Transitions
 
 __all__ = ["NStepAdder", "concat_items", "num_items"]
@@ -89,6 +91,11 @@ class NStepAdder:
         frame_stack: emit :class:`FrameTransitions` (see above).
         stream_offset: first stream id (``>= 0``), e.g. ``actor_id * num_envs``, so streams
             of different actors do not collide.
+        action_shape: shape of one action: ``()`` for a ``Discrete`` index (the default),
+            ``(d,)`` for a ``Box`` action vector.
+        action_dtype: dtype the actions are stored and emitted in: ``int64`` (the default)
+            for ``Discrete``, ``float32`` for ``Box``. Actions are carried unchanged (cast
+            to this dtype), never summed or discounted.
 
     Raises:
         ValueError: on invalid arguments, naming the argument.
@@ -101,6 +108,8 @@ class NStepAdder:
         gamma: float,
         frame_stack: bool = False,
         stream_offset: int = 0,
+        action_shape: tuple[int, ...] = (),
+        action_dtype: np.dtype | type = np.int64,
     ) -> None:
         for name, v, lo in (("num_envs", num_envs, 1), ("n_step", n_step, 1), ("stream_offset", stream_offset, 0)):
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
@@ -114,13 +123,15 @@ class NStepAdder:
         self.num_envs = int(num_envs)
         self.n_step = int(n_step)
         self.gamma = g
+        self.action_shape = shape_arg("action_shape", action_shape)
+        self.action_dtype = action_dtype_arg(action_dtype)
         self.frame_stack = bool(frame_stack)
         self.stream_offset = int(stream_offset)
         e, n = self.num_envs, self.n_step
         self._powers = g ** np.arange(n + 1, dtype=np.float64)
         self._pos = np.zeros(e, dtype=np.int64)  # steps pushed this episode
         self._pending = np.zeros(e, dtype=np.int64)
-        self._action = np.zeros((e, n), dtype=np.int64)
+        self._action = np.zeros((e, n, *self.action_shape), dtype=self.action_dtype)
         self._reward = np.zeros((e, n), dtype=np.float64)
         self._q = np.zeros((e, n), dtype=np.float64)
         self._obs: np.ndarray | None = None  # [E, n, *obs_shape] (plain mode)
@@ -140,10 +151,10 @@ class NStepAdder:
         self._pending[:] = 0
         self._new_episode[:] = True
 
-    def _vec(self, name: str, x: np.ndarray, dtype: type) -> np.ndarray:
+    def _vec(self, name: str, x: np.ndarray, dtype: type | np.dtype, tail: tuple[int, ...] = ()) -> np.ndarray:
         a = np.asarray(x)
-        if a.shape != (self.num_envs,):
-            raise ValueError(f"{name} must have shape ({self.num_envs},), got {a.shape}")
+        if a.shape != (self.num_envs, *tail):
+            raise ValueError(f"{name} must have shape {(self.num_envs, *tail)}, got {a.shape}")
         return a.astype(dtype, copy=False)
 
     def add(
@@ -161,7 +172,8 @@ class NStepAdder:
 
         Args:
             obs: ``[E, *obs_shape]`` ``s_t`` (``[E, S, H, W]`` ``uint8`` with ``frame_stack``).
-            action: ``[E]`` integer ``a_t``.
+            action: ``[E, *action_shape]`` ``a_t`` (``[E]`` integers by default), cast to
+                ``action_dtype``.
             reward: ``[E]`` float ``r_{t+1}``.
             next_obs: ``[E, *obs_shape]`` the true ``s_{t+1}`` (the final observation when
                 the episode ended at this step, not the auto-reset one).
@@ -182,8 +194,8 @@ class NStepAdder:
             ``next_value`` are given, else ``None``.
 
         Raises:
-            ValueError: on shape mismatches, or if only one of ``q_taken``/``next_value``
-                is given (nothing is modified then).
+            ValueError: on shape mismatches (``action`` not ``[E, *action_shape]``), or if only
+                one of ``q_taken``/``next_value`` is given (nothing is modified then).
         """
         e, n = self.num_envs, self.n_step
         obs = np.asarray(obs)
@@ -198,7 +210,7 @@ class NStepAdder:
             )
         if self._obs is not None and not self.frame_stack and obs.shape[1:] != self._obs.shape[2:]:
             raise ValueError(f"obs shape changed from {self._obs.shape[2:]} to {obs.shape[1:]}")
-        action = self._vec("action", action, np.int64)
+        action = self._vec("action", action, self.action_dtype, self.action_shape)
         reward = self._vec("reward", reward, np.float64)
         terminated = self._vec("terminated", terminated, bool)
         truncated = self._vec("truncated", truncated, bool)

@@ -15,11 +15,8 @@ from apexrl.replay.storage import ArrayStorage, FrameStorage
 def action_layout(info: Any) -> tuple[tuple[int, ...], np.dtype]:
     """``(action_shape, action_dtype)`` stored per transition: ``((), int64)`` for a ``Discrete``
     action space, ``(shape, float32)`` for a ``Box``."""
-    space = getattr(info, "action_space", None)
-    shape = tuple(getattr(space, "shape", None) or ())
-    if space is not None and getattr(space, "n", None) is None and shape:
-        return shape, np.dtype(np.float32)
-    return (), np.dtype(np.int64)
+    shape = tuple(getattr(info, "action_shape", ()) or ())
+    return (shape, np.dtype(np.float32)) if shape else ((), np.dtype(np.int64))
 
 
 def replay_bytes_needed(config: Any, info: Any) -> int:

@@ -15,14 +15,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import torch
 
 from apexrl.agents import Agent, get_agent
 from apexrl.envs import EnvSpecInfo, completed_episodes, final_observations, make_vector_env
 from apexrl.replay import NStepAdder, concat_items, num_items
 from apexrl.replay.build import action_layout
 from apexrl.runtime.params import SharedParams
-from apexrl.runtime.seeding import derive_seeds, stream_offset
+from apexrl.runtime.seeding import GENERATIONS_PER_RESUME, derive_seeds, stream_offset
 from apexrl.types import FrameTransitions, Transitions
 
 
@@ -61,19 +60,32 @@ class ActorMessage:
 
 
 class ActorError(RuntimeError):
-    """An actor kept failing (its environment raised, for example on a NaN observation, or hung)
-    more often than ``--max-actor-restarts`` allows; the run stops. The message names the actor
-    and the last error."""
+    """An actor is in a crash loop: it failed ``--max-actor-restarts`` + 1 times in a row without
+    delivering any experience in between (its environment raises at reset or at once, an import
+    fails, the process is killed before its first message, ...); the run stops. The message names
+    the actor, the count and the last error."""
 
 
 class ActorRestarts:
-    """Crash accounting shared by every backend: restarts per actor with exponential backoff.
+    """The restart policy shared by every backend: faults are restarted for as long as the run
+    lasts; only a crash loop stops it.
+
+    The rule, after Kubernetes' CrashLoopBackOff (whose back-off resets after a healthy stretch)
+    and supervisord's ``startretries`` (a program must get to RUNNING before its retries reset): a
+    restart is free once the restarted actor has delivered experience again. An actor may fail at
+    most ``max_restarts`` times in a row without one message in between; the next failure is a
+    crash loop and raises :class:`ActorError`. An environment that crashes now and then while
+    making progress (a flaky simulator) is restarted indefinitely; one that fails before its first
+    message (a crash at reset, an import error, a process killed again and again) stops the run
+    after ``max_restarts`` restarts. The delay before a restart doubles with each failure of the
+    streak, from ``backoff_s`` up to ``max_backoff_s``, and starts again at ``backoff_s`` after a
+    delivery. Every restart is counted in :attr:`counts` (the ``actor_restarts`` metric).
 
     Args:
         num_actors: actors supervised.
-        max_restarts: restarts allowed per actor (``--max-actor-restarts``).
-        backoff_s: delay before the first restart; doubles with each restart of the same actor,
-            up to ``max_backoff_s``.
+        max_restarts: restarts allowed in a row without a delivery (``--max-actor-restarts``).
+        backoff_s: delay before the first restart of a streak.
+        max_backoff_s: the cap of the doubling delay.
     """
 
     def __init__(self, num_actors: int, max_restarts: int, backoff_s: float = 0.2,
@@ -82,6 +94,7 @@ class ActorRestarts:
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
         self.counts = [0] * num_actors
+        self.streak = [0] * num_actors
         self.last_error: list[str | None] = [None] * num_actors
 
     @property
@@ -89,20 +102,39 @@ class ActorRestarts:
         """Restarts of all actors together."""
         return sum(self.counts)
 
+    def delivered(self, index: int) -> None:
+        """Actor ``index`` delivered experience: its streak of failures (and its back-off) resets."""
+        self.streak[index] = 0
+
     def crashed(self, index: int, error: str) -> float:
-        """Record a crash of actor ``index``; returns the seconds to wait before restarting it.
+        """Record a failure of actor ``index``; returns the seconds to wait before restarting it.
 
         Raises:
-            ActorError: the actor already used its ``max_restarts`` restarts.
+            ActorError: the actor already failed ``max_restarts`` times in a row without
+                delivering experience (a crash loop), or it was restarted
+                ``GENERATIONS_PER_RESUME - 1`` times in this session (its seed generations are used
+                up; a resume continues).
         """
         self.last_error[index] = error
-        if self.counts[index] >= self.max_restarts:
-            n = self.counts[index] + 1
-            raise ActorError(f"actor {index} failed {'once' if n == 1 else f'{n} times'} "
-                             f"(--max-actor-restarts {self.max_restarts}); last error: {error}")
-        delay = min(self.max_backoff_s, self.backoff_s * 2 ** self.counts[index])
+        if self.streak[index] >= self.max_restarts:
+            n = self.streak[index] + 1
+            raise ActorError(f"actor {index} failed {'once' if n == 1 else f'{n} times in a row'} without delivering "
+                             f"any experience (--max-actor-restarts {self.max_restarts}: a crash loop, after "
+                             f"{self.counts[index]} restart{'s' if self.counts[index] != 1 else ''} of this actor "
+                             f"in all); last error: {error}")
+        if self.counts[index] + 1 >= GENERATIONS_PER_RESUME:  # each start of an actor takes a seed generation
+            raise ActorError(f"actor {index} was restarted {self.counts[index]:,} times in this session, which uses up "
+                             "its seed generations (apexrl.runtime.seeding.GENERATIONS_PER_RESUME); the run stops "
+                             f"with its checkpoint: continue it with --resume; last error: {error}")
+        delay = min(self.max_backoff_s, self.backoff_s * 2 ** self.streak[index])
+        self.streak[index] += 1
         self.counts[index] += 1
         return delay
+
+    def describe(self, index: int) -> str:
+        """``restart 3 (2 in a row without a delivery, the limit is 10)`` for log lines."""
+        return (f"restart {self.counts[index]} ({self.streak[index]} in a row without a delivery, "
+                f"--max-actor-restarts {self.max_restarts})")
 
 
 @dataclass

@@ -15,8 +15,10 @@ Every backend (``local``, ``mp``, ``ray``) and every agent gets its seeds from
 
 Why the env seeds are not raw ``SeedSequence`` output: 32-bit values drawn at random collide
 by the birthday bound (about 30 equal pairs among the 512,000 seeds of 1,000 resumes × 64
-actors × 8 envs). Instead the env with *dense index* ``k = (generation · num_actors + actor)
-· num_envs + env`` gets ``P(k)``, where ``P`` is a bijection of ``[0, 2**32)`` (an add-key,
+actors × 8 envs). Instead the env with *dense index* ``k = (d · num_actors + actor)
+· num_envs + env`` gets ``P(k)``, where ``d = resumes · DENSE_RESTARTS + restarts`` for the
+first :data:`DENSE_RESTARTS` starts of an actor in a session (later restarts of a flaky actor,
+which may go on for as long as the run lasts, get hashed seeds: see below), where ``P`` is a bijection of ``[0, 2**32)`` (an add-key,
 xorshift-multiply mixer, as in MurmurHash3's finaliser) keyed by
 ``SeedSequence(run_seed, spawn_key=(role,))``. Distinct indices therefore give distinct
 seeds, guaranteed, as long as ``k < 2**32`` (e.g. 16,000 resumes of 256 actors × 1 env) and
@@ -36,23 +38,28 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["GENERATIONS_PER_RESUME", "MAX_ACTORS", "MAX_ENVS_PER_ACTOR", "ROLES", "ActorSeeds", "derive_seeds",
+__all__ = ["DENSE_RESTARTS", "GENERATIONS_PER_RESUME", "MAX_ACTORS", "MAX_ENVS_PER_ACTOR", "ROLES", "ActorSeeds", "derive_seeds",
            "first_generation", "stream_offset"]
 
-GENERATIONS_PER_RESUME = 1024
-"""Generations reserved per session (``--max-actor-restarts`` must be below it)."""
+GENERATIONS_PER_RESUME = 2**24
+"""Generations reserved per session: an actor may be restarted 16.7 million times in one session
+(then the run stops and a resume continues; :class:`apexrl.runtime.actor.ActorRestarts`), and a
+run may be resumed 2,047 times (stream ids need ``generation < 2**35``)."""
 
-MAX_ACTORS = 2**20
+DENSE_RESTARTS = 1024
+"""Starts of an actor per session whose env seeds come from the collision-free dense index."""
+
+MAX_ACTORS = 2**16
 """Actor indices a stream id can hold."""
 
-MAX_ENVS_PER_ACTOR = 2**16
+MAX_ENVS_PER_ACTOR = 2**12
 """Environments per actor a stream id can hold."""
 
 ROLES = {"actor": 0, "eval": 1}
 """Independent seed families: training actors and evaluation."""
 
 _MASK = (1 << 32) - 1
-_MAX_GENERATION = 2**63 // (MAX_ACTORS * MAX_ENVS_PER_ACTOR)  # 2**27: stream ids fit an int64
+_MAX_GENERATION = 2**63 // (MAX_ACTORS * MAX_ENVS_PER_ACTOR)  # 2**35: stream ids fit an int64
 
 
 @dataclass(frozen=True)
@@ -131,8 +138,9 @@ def derive_seeds(run_seed: int, generation: int, actor: int, num_envs: int, num_
     if role not in ROLES:
         raise ValueError(f"unknown seed role {role!r}; one of {', '.join(ROLES)}")
     key = _key(run_seed, ROLES[role])
-    first = (generation * num_actors + actor) * num_envs
-    if first + num_envs <= 1 << 32:
+    resumes, restarts = divmod(generation, GENERATIONS_PER_RESUME)
+    first = ((resumes * DENSE_RESTARTS + restarts) * num_actors + actor) * num_envs
+    if restarts < DENSE_RESTARTS and first + num_envs <= 1 << 32:
         env_seeds = tuple(_permute32(k, key) for k in range(first, first + num_envs))
     else:  # beyond the dense range: hashed (valid, distinct with high probability)
         env_seeds = tuple(int(np.random.SeedSequence(run_seed, spawn_key=(ROLES[role], generation, actor, e))
@@ -159,7 +167,7 @@ def stream_offset(generation: int, actor: int, num_envs: int) -> int:
 
     Raises:
         ValueError: ``actor >= MAX_ACTORS``, ``num_envs > MAX_ENVS_PER_ACTOR`` or
-            ``generation >= 2**27`` (the id would not fit an ``int64``).
+            ``generation >= 2**35`` (the id would not fit an ``int64``).
     """
     generation, actor, num_envs = _nonneg("generation", generation), _nonneg("actor", actor), _nonneg(
         "num_envs", num_envs)

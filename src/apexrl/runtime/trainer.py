@@ -29,9 +29,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from apexrl.agents import Agent
+from apexrl.agents import Agent, agents_for
 from apexrl.config import to_dict
-from apexrl.envs import check_env_id, env_info, require_discrete
+from apexrl.envs import check_env_id, require_action_space
 from apexrl.logging import MetricsLogger, cut_metrics_to_checkpoint
 from apexrl.runtime.actor import env_kwargs_for, frames_per_step
 from apexrl.runtime.checkpoint import CheckpointWriter, load_latest, write_run_files
@@ -134,16 +134,16 @@ def train(config: Any, agent: Agent, backend: Any, resume: str | None = None, *,
         apexrl.runtime.checkpoint.CheckpointError: ``resume`` has no usable checkpoint;
             ``max_checkpoint_failures`` checkpoint writes failed in a row; or ``model.safetensors`` /
             ``summary.json`` could not be written (the message says what was saved).
-        apexrl.runtime.actor.ActorError: an actor failed more often than ``max_actor_restarts``.
+        apexrl.runtime.actor.ActorError: an actor is in a crash loop (see
+            :class:`~apexrl.runtime.actor.ActorRestarts`).
         LearnerError: too many consecutive non-finite updates.
     """
     algo = agent.name
     session_start = time.monotonic()
     run, rcfg, lcfg = config.run, config.replay, config.learner
     check_env_id(run.env_id)
-    if agent.action_kind == "discrete":
-        require_discrete(run.env_id, algo)
-    info = env_info(run.env_id)
+    info = require_action_space(run.env_id, algo, agent.action_kind,
+                                {kind: agents_for(kind) for kind in ("discrete", "continuous")})
     device = resolve_device(lcfg.device)
     checkpoint = None
     if resume is not None:

@@ -20,6 +20,12 @@ def _note(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def _fail_note(message: str) -> int:
+    """Print ``error: message`` on stderr; the exit code 2 of a command that cannot run."""
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    return 2
+
+
 # ---------------------------------------------------------------------------- plot
 @dataclass(frozen=True)
 class PlotArgs:
@@ -150,6 +156,7 @@ class VideoArgs:
 
 def run_video(args: VideoArgs) -> int:
     """Run ``apexrl video``: name the network used, write the videos, print where they are."""
+    from apexrl.agents import get_agent
     from apexrl.runtime.policy import load_run_network_from
     from apexrl.viz.video import record_videos
 
@@ -158,7 +165,8 @@ def run_video(args: VideoArgs) -> int:
     run = config.run
     results = record_videos(network, run.env_id, args.episodes, args.out or os.path.join(args.run_dir, "videos"),
                             epsilon=run.eval_epsilon if args.epsilon is None else args.epsilon, seed=args.seed,
-                            max_steps=args.max_steps or run.eval_max_episode_steps, env_kwargs=env_kwargs)
+                            max_steps=args.max_steps or run.eval_max_episode_steps, env_kwargs=env_kwargs,
+                            agent=get_agent(chosen.algo))
     print(json.dumps({"run_dir": args.run_dir, "network": chosen.source, "videos": results}, indent=2))
     return 0
 
@@ -214,6 +222,11 @@ def run_inspect(args: InspectArgs) -> int:
 
     network, config, env_kwargs, chosen = load_run_network_from(args.run_dir)
     _note(f"inspecting the {chosen.describe()}")
+    from apexrl.agents import get_agent
+
+    if get_agent(chosen.algo).action_kind != "discrete":
+        return _fail_note(f"apexrl inspect reads Q-values, and {chosen.algo} has a policy and a critic instead; "
+                          "its views are not there yet (apexrl video and apexrl plot work for it)")
     run = config.run
     out = args.out or os.path.join(args.run_dir, "inspect")
     views, page = inspect_network(

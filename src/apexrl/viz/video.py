@@ -33,9 +33,11 @@ class Episode:
 
     Attributes:
         observations: what the network saw before each step, ``[T, *obs_shape]`` (env dtype).
-        actions: ``[T]`` int64. rewards: ``[T]`` float64 (raw game rewards).
+        actions: ``[T]`` int64 (``[T, d]`` float32 for a continuous agent). rewards: ``[T]`` float64
+            (raw game rewards).
         frames: the rendered pictures before each step, ``[T, H, W, 3]`` uint8 (empty when not rendered).
-        q_values: the network's output at each step ``[T, A]`` float32.
+        q_values: the network's output at each step ``[T, A]`` float32 (``[T, 0]`` when the episode
+            was played by an agent's ``greedy_actions``, which gives no Q-values).
     """
 
     observations: np.ndarray
@@ -79,16 +81,20 @@ def rgb_frame(env: Any) -> np.ndarray:
 
 def play(network: nn.Module, env: Any, *, epsilon: float, seed: int, max_steps: int, render: bool = True,
          rng: np.random.Generator | None = None,
-         q_function: Callable[[torch.Tensor], torch.Tensor] | None = None) -> Episode:
+         q_function: Callable[[torch.Tensor], torch.Tensor] | None = None, agent: Any = None) -> Episode:
     """Play one episode with the ε-greedy policy of ``network`` (eval mode, no gradients).
 
     Args:
         env: an env from ``apexrl.make_env(..., render_mode="rgb_array")`` when ``render``.
         epsilon: probability of a uniformly random action. seed: seeds ``env.reset``.
         max_steps: the episode is cut after this many agent steps.
+        agent: a continuous agent (:class:`apexrl.agents.base.Agent`, ``action_kind
+            "continuous"``): its ``greedy_actions`` act instead of the Q-values (none recorded).
 
     Returns: the :class:`Episode`.
     """
+    if agent is not None and agent.action_kind != "discrete":
+        return _play_actions(network, env, agent, seed, max_steps, render, rng or np.random.default_rng(seed))
     rng = rng or np.random.default_rng(seed)
     q_function = q_function or network
     obs, _ = env.reset(seed=seed)
@@ -111,6 +117,26 @@ def play(network: nn.Module, env: Any, *, epsilon: float, seed: int, max_steps: 
     frames_arr = np.stack(frames) if frames else np.zeros((0, 1, 1, 3), np.uint8)
     return Episode(np.stack(observations), np.asarray(actions, np.int64), np.asarray(rewards, np.float64),
                    np.stack(qs).astype(np.float32), frames_arr)
+
+
+def _play_actions(network: nn.Module, env: Any, agent: Any, seed: int, max_steps: int, render: bool,
+                  rng: np.random.Generator) -> Episode:
+    obs, _ = env.reset(seed=seed)
+    observations, actions, rewards, frames = [], [], [], []
+    network.eval()
+    for _ in range(max_steps):
+        if render:
+            frames.append(rgb_frame(env))
+        action = agent.greedy_actions(network, np.asarray(obs)[None], env.action_space, 0.0, rng)[0]
+        observations.append(np.asarray(obs))
+        actions.append(action)
+        obs, reward, terminated, truncated, _ = env.step(action)
+        rewards.append(float(reward))
+        if terminated or truncated:
+            break
+    frames_arr = np.stack(frames) if frames else np.zeros((0, 1, 1, 3), np.uint8)
+    return Episode(np.stack(observations), np.stack(actions), np.asarray(rewards, np.float64),
+                   np.zeros((len(actions), 0), np.float32), frames_arr)
 
 
 def frames_per_second(env: Any) -> float:
@@ -161,9 +187,9 @@ def count_frames(path: str) -> int:
 
 
 def record_videos(network: nn.Module, env_id: str, episodes: int, out_dir: str, *, epsilon: float, seed: int,
-                  max_steps: int, env_kwargs: dict[str, Any]) -> list[dict[str, Any]]:
+                  max_steps: int, env_kwargs: dict[str, Any], agent: Any = None) -> list[dict[str, Any]]:
     """Play ``episodes`` episodes (env seeds ``seed``, ``seed + 1``, …) and write each as
-    ``OUT_DIR/episode-K-return_R.mp4`` (``episode-0-return_-7.mp4``).
+    ``OUT_DIR/episode-K-return_R.mp4`` (``episode-0-return_-7.mp4``). ``agent``: as for :func:`play`.
 
     Returns: per episode ``{"path", "episode_return", "length", "fps"}``.
 
@@ -181,7 +207,7 @@ def record_videos(network: nn.Module, env_id: str, episodes: int, out_dir: str, 
     for k in range(episodes):
         env = make_env(env_id, seed=seed + k, training=False, render_mode="rgb_array", **env_kwargs)
         try:
-            episode = play(network, env, epsilon=epsilon, seed=seed + k, max_steps=max_steps, rng=rng)
+            episode = play(network, env, epsilon=epsilon, seed=seed + k, max_steps=max_steps, rng=rng, agent=agent)
             fps = frames_per_second(env)
         finally:
             env.close()

@@ -129,3 +129,40 @@ def register_fake_envs() -> None:
     """Register :class:`ScriptedEnv` as ``ApexrlTest/Scripted-v0`` (idempotent)."""
     if SCRIPTED_ID not in gym.registry:
         gym.register(SCRIPTED_ID, entry_point=ScriptedEnv)
+
+
+BOX_ACTIONS_ID = "ApexrlTest/BoxActions-v0"
+
+
+class BoxActionEnv(gym.Env):
+    """``Box`` actions of any shape, bounds and dtype; records every action it is given.
+
+    Observation ``[2]`` ``float64`` (so ``make_env`` casts it); reward ``-|a|²``; episodes
+    of 5 steps (terminated).
+    """
+
+    metadata: dict[str, Any] = {"render_modes": []}
+
+    def __init__(self, low: Any = -1.0, high: Any = 1.0, shape: tuple[int, ...] = (2,),
+                 dtype: Any = np.float32) -> None:
+        self.observation_space = spaces.Box(-10.0, 10.0, (2,), dtype=np.float64)
+        self.action_space = spaces.Box(low, high, shape, dtype=dtype)
+        self.received: list[np.ndarray] = []
+        self.t = 0
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.zeros(2), {}
+
+    def step(self, action):
+        a = np.asarray(action)
+        self.received.append(a)
+        self.t += 1
+        return np.full(2, float(self.t)), -float(np.sum(np.square(a, dtype=np.float64))), self.t >= 5, False, {}
+
+
+def register_box_action_env() -> None:
+    """Register :class:`BoxActionEnv` as ``ApexrlTest/BoxActions-v0`` (idempotent)."""
+    if BOX_ACTIONS_ID not in gym.registry:
+        gym.register(BOX_ACTIONS_ID, entry_point=BoxActionEnv)

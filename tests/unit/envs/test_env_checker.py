@@ -4,7 +4,9 @@ Each family is one entry of ``CASES``; a new family (MuJoCo, DM Control, POPGym,
 more entry there. A check that cannot pass for a reason outside apexrl is written into its
 entry as ``upstream_failure`` (the message ``check_env`` fails with) plus the reason, and the
 test asserts that ``check_env`` fails exactly that way: it is not skipped, and the entry has
-to be removed once upstream is fixed.
+to be removed once upstream is fixed. An entry for an optional extra names the module the
+extra installs in ``requires``: that case is skipped only when the module cannot be imported
+(CI installs every extra).
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ class Case:
         reason: why ``upstream_failure`` is expected (library, version, what it does).
         known_warnings: regexes of ``check_env`` warnings expected for this env, each for a
             reason outside apexrl; any other warning fails the test.
+        requires: the module an optional extra provides (``"mujoco"``, ``"dm_control"``);
+            the case is skipped when it cannot be imported.
     """
 
     env_id: str
@@ -46,6 +50,7 @@ class Case:
     upstream_error: type[Exception] = AssertionError
     reason: str = ""
     known_warnings: tuple[str, ...] = ()
+    requires: str | None = None
 
     @property
     def id(self) -> str:
@@ -59,6 +64,9 @@ CARTPOLE_WARNINGS = (
     r"A Box observation space minimum value is -infinity",
     r"A Box observation space maximum value is infinity",
 )
+UNBOUNDED_OBS_WARNINGS = CARTPOLE_WARNINGS  # MuJoCo and dm_control observations are unbounded too
+# Gymnasium recommends [-1, 1] action bounds; Pendulum's torque is in [-2, 2] (the env's own).
+UNNORMALIZED_ACTIONS_WARNING = r"For Box action spaces, we recommend using a symmetric and normalized space"
 
 CASES = [
     Case("CartPole-v1", True, known_warnings=CARTPOLE_WARNINGS),
@@ -71,6 +79,11 @@ CASES = [
     Case("ALE/Pong-v5", False),
     Case("FrozenLake-v1", True),
     Case("Taxi-v4", False),
+    Case("Pendulum-v1", True, known_warnings=(UNNORMALIZED_ACTIONS_WARNING,)),
+    Case("MountainCarContinuous-v0", False),
+    Case("HalfCheetah-v5", True, known_warnings=UNBOUNDED_OBS_WARNINGS, requires="mujoco"),
+    # Shimmy's Dict observation, flattened and cast to float32; float64 actions declared float32.
+    Case("dm_control/cartpole-swingup-v0", True, known_warnings=UNBOUNDED_OBS_WARNINGS, requires="dm_control"),
 ]
 
 
@@ -90,6 +103,8 @@ def _check(env: gym.Env) -> list[str]:
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_make_env_passes_gymnasium_check_env(case: Case):
+    if case.requires:
+        pytest.importorskip(case.requires)
     env = make_env(case.env_id, seed=0, training=case.training, **case.make_kwargs)
     try:
         if case.upstream_failure is not None:
@@ -117,6 +132,8 @@ def wrapper_chain(env: gym.Env) -> list[str]:
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_spec_recreates_the_wrapper_stack(case: Case):
     """``gym.make(env.spec)`` (also after pickling the spec) rebuilds the same env."""
+    if case.requires:
+        pytest.importorskip(case.requires)
     env = make_env(case.env_id, seed=7, training=case.training, **case.make_kwargs)
     spec = pickle.loads(pickle.dumps(env.spec))  # as a subprocess would receive it
     copies = [gym.make(env.spec), gym.make(spec)]

@@ -1,4 +1,5 @@
-"""make_env / make_vector_env / check_env_id / env_info / require_discrete."""
+"""make_env / make_vector_env / check_env_id / env_info / require_discrete (the action-space
+checks are in test_actions.py)."""
 
 from __future__ import annotations
 
@@ -194,19 +195,21 @@ def test_env_info():
         "vector",
         0,
     )
+    assert (cart.action_shape, cart.action_dtype) == ((), np.dtype(np.int64))
     pendulum = env_info("Pendulum-v1")
     assert pendulum.num_actions is None and isinstance(pendulum.action_space, spaces.Box)
+    assert (pendulum.action_shape, pendulum.action_dtype) == ((1,), np.dtype(np.float32))
     with pytest.raises(dataclasses.FrozenInstanceError):
         cart.num_actions = 3  # type: ignore[misc]
 
 
-def test_require_discrete():
-    require_discrete("CartPole-v1", "apex-dqn")
-    with pytest.raises(ValueError) as excinfo:
+def test_require_discrete_is_a_deprecated_require_action_space():
+    with pytest.warns(DeprecationWarning, match="require_action_space"):
+        require_discrete("CartPole-v1", "apex-dqn")
+    with pytest.warns(DeprecationWarning), pytest.raises(ValueError) as excinfo:
         require_discrete("Pendulum-v1", "apex-dqn")
-    msg = str(excinfo.value)
-    assert msg.startswith("`apex-dqn` needs a discrete action space but Pendulum-v1 has Box(")
-    assert "DDPG/TD3/SAC/Ape-X DPG/D4PG" in msg and "does not provide yet" in msg
+    assert str(excinfo.value) == ("`apex-dqn` needs a Discrete action space but Pendulum-v1 has "
+                                  "Box(-2.0, 2.0, (1,), float32); for Box actions use: ddpg, td3, sac, apex-dpg, d4pg")
 
 
 # --- vector envs ---------------------------------------------------------------------------

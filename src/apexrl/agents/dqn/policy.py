@@ -1,8 +1,10 @@
 """The DQN family's builder functions: its network, the ε-greedy actor policy, the learner, and the
 evaluation policy (Horgan et al. 2018, Algorithm 1; Mnih et al. 2015 for the ε decay).
 
-Actor ``i`` of ``N`` explores with ε_i = ε^(1 + α·i/(N−1)) (:func:`apex_epsilon`), optionally
-decaying linearly from ``epsilon_start`` over its first ``epsilon_decay_frames`` emulator frames.
+Environment instance ``i`` of the ``M = N·E`` of the run explores with ε_i = ε^(1 + α·i/(M−1))
+(:func:`apexrl.agents.exploration.environment_epsilons`; ``--no-epsilon-per-env``: one rate per
+actor, as the Ape-X paper words it), optionally decaying linearly from ``epsilon_start`` over the
+actor's first ``epsilon_decay_frames`` emulator frames.
 Its initial priorities come from its own Q-values: ``q_taken = Q(s, a)`` and the bootstrap
 value ``max_a Q(s', a)``.
 """
@@ -14,21 +16,9 @@ from typing import Any
 import numpy as np
 
 from apexrl.agents.base import PolicyStep
+from apexrl.agents.exploration import apex_epsilon, environment_epsilons
 
-
-def apex_epsilon(index: int, num_actors: int, epsilon: float = 0.4, alpha: float = 7.0) -> float:
-    """Per-actor exploration rate ε_i = ε^(1 + α·i/(N−1)) (Horgan et al. 2018, §4.1).
-
-    With one actor (N = 1) the actor gets ε itself.
-
-    Raises:
-        ValueError: ``index`` outside ``[0, num_actors)``.
-    """
-    if not 0 <= index < num_actors:
-        raise ValueError(f"actor index {index} outside [0, {num_actors})")
-    if num_actors == 1:
-        return float(epsilon)
-    return float(epsilon ** (1.0 + alpha * index / (num_actors - 1)))
+__all__ = ["EpsilonGreedyPolicy", "apex_epsilon", "build_learner", "build_network", "build_policy", "greedy_actions"]
 
 
 class EpsilonGreedyPolicy:
@@ -39,7 +29,7 @@ class EpsilonGreedyPolicy:
             :class:`~apexrl.config.EpsilonGreedyConfig`).
         network: the actor's Q network ``obs [E, *obs_shape] -> [E, A]`` float32; noisy networks
             act in train mode with fresh noise every step (Fortunato et al. 2018), others in eval mode.
-        index: the actor's index ``i`` (sets ε_i).
+        index: the actor's index (sets the rates ε_i of its environments).
         rng: the actor's generator (exploration draws).
         start_frames: emulator frames the actor had already taken (continues an ε decay).
     """
@@ -52,13 +42,14 @@ class EpsilonGreedyPolicy:
         if not self.noisy:
             network.eval()
         self.rng = rng
-        self.final_epsilon = apex_epsilon(index, config.run.num_actors, acfg.epsilon, acfg.epsilon_alpha)
+        self.final_epsilon = environment_epsilons(index, config.run.num_actors, acfg.envs_per_actor, acfg.epsilon,
+                                                  acfg.epsilon_alpha, acfg.epsilon_per_env)  # [E]
         self.epsilon_start = acfg.epsilon_start
         self.epsilon_decay_frames = acfg.epsilon_decay_frames
         self.epsilon = self._epsilon_at(start_frames)
         self._first = True
 
-    def _epsilon_at(self, frames: int) -> float:
+    def _epsilon_at(self, frames: int) -> np.ndarray:
         if self.epsilon_decay_frames <= 0:
             return self.final_epsilon
         left = max(0.0, 1.0 - frames / self.epsilon_decay_frames)
@@ -79,7 +70,7 @@ class EpsilonGreedyPolicy:
         self._first = False
         q = self._q(obs)
         actions = q.argmax(axis=1)
-        if self.epsilon > 0.0:
+        if self.epsilon.max() > 0.0:
             explore = self.rng.random(len(actions)) < self.epsilon
             if explore.any():
                 actions[explore] = self.rng.integers(0, q.shape[1], size=int(explore.sum()))
