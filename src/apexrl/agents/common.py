@@ -66,6 +66,18 @@ def to_device_batch(sample: SampledBatch, prepare: Callable[[torch.Tensor], torc
                       discount=move(d.discount), next_obs=prepare(move(d.next_obs)), weights=move(sample.weights))
 
 
+def update_obs_norm(networks: nn.Module, sample: SampledBatch, device: torch.device) -> None:
+    """Merge the batch's observations into ``networks.obs_norm`` (if it has one) unless any is
+    NaN / infinite (such a batch is skipped by the update and must not poison the statistics)."""
+    norm = getattr(networks, "obs_norm", None)
+    if norm is None:
+        return
+    obs = torch.from_numpy(np.ascontiguousarray(sample.data.obs)).to(device).float()
+    obs = obs.reshape(obs.shape[0], -1)
+    if bool(torch.isfinite(obs).all()):
+        norm.update(obs)
+
+
 def guarded_step(optimizer: torch.optim.Optimizer, params: Sequence[torch.Tensor], loss: torch.Tensor,
                  max_grad_norm: float) -> tuple[bool, float]:
     """Backward ``loss``, clip the global gradient norm of ``params`` to ``max_grad_norm`` and step

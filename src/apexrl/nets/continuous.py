@@ -26,9 +26,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+from gymnasium import spaces
 from torch import nn
 
 from apexrl.nets.distributional import categorical_q_values, make_support
+from apexrl.nets.normalize import RunningObsNorm
 from apexrl.nets.torsos import build_torso
 
 LOG_STD_MIN = -20.0
@@ -255,51 +257,72 @@ class TwinCritic(nn.Module):
         return self.forward(obs, action)[0]
 
 
-class DPGNetworks(nn.Module):
+class _Prepared(nn.Module):
+    """Shared ``prepare`` of the acting modules: the policy torso's, then the optional running
+    observation normalization (:class:`apexrl.nets.normalize.RunningObsNorm`, whose statistics
+    are non-trainable parameters, so publication, checkpoints and export carry them)."""
+
+    policy: nn.Module
+    obs_norm: RunningObsNorm | None
+
+    def prepare(self, obs: torch.Tensor) -> torch.Tensor:
+        """Raw observations → the float32 input both networks take (normalized if enabled)."""
+        x = self.policy.prepare(obs)
+        return x if self.obs_norm is None else self.obs_norm(x)
+
+
+class DPGNetworks(_Prepared):
     """The acting module of the deterministic-policy-gradient agents: ``policy`` μ and ``critic``
     (a :class:`Critic`, :class:`TwinCritic` or :class:`CategoricalCritic`); actors use the critic
-    for initial priorities. ``forward(obs)`` = ``μ(obs)`` ``[B, d]`` in ``[-1, 1]``."""
+    for initial priorities. ``forward(obs)`` = ``μ(obs)`` ``[B, d]`` in ``[-1, 1]`` (``obs`` as
+    :meth:`prepare` gives it). ``obs_norm``: running observation normalization or None."""
 
-    def __init__(self, policy: DeterministicPolicy, critic: nn.Module) -> None:
+    def __init__(self, policy: DeterministicPolicy, critic: nn.Module, obs_norm: RunningObsNorm | None = None) -> None:
         super().__init__()
         self.policy = policy
         self.critic = critic
-
-    def prepare(self, obs: torch.Tensor) -> torch.Tensor:
-        """Raw observations → the float32 input both networks take."""
-        return self.policy.prepare(obs)
+        self.obs_norm = obs_norm
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         """``μ(obs)`` ``[B, d]``."""
         return self.policy(obs)
 
 
-class SACNetworks(nn.Module):
+class SACNetworks(_Prepared):
     """The acting module of SAC: ``policy`` (:class:`GaussianPolicy`) and ``critic``
-    (:class:`TwinCritic`). ``forward(obs)`` = the deterministic action ``tanh(mean)`` ``[B, d]``."""
+    (:class:`TwinCritic`). ``forward(obs)`` = the deterministic action ``tanh(mean)`` ``[B, d]``
+    (``obs`` as :meth:`prepare` gives it). ``obs_norm``: running observation normalization or None."""
 
-    def __init__(self, policy: GaussianPolicy, critic: TwinCritic) -> None:
+    def __init__(self, policy: GaussianPolicy, critic: TwinCritic, obs_norm: RunningObsNorm | None = None) -> None:
         super().__init__()
         self.policy = policy
         self.critic = critic
-
-    def prepare(self, obs: torch.Tensor) -> torch.Tensor:
-        """Raw observations → the float32 input both networks take."""
-        return self.policy.prepare(obs)
+        self.obs_norm = obs_norm
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         """``tanh(mean(obs))`` ``[B, d]``."""
         return self.policy.deterministic(obs)
 
 
+def _obs_norm(kind: str, obs_shape: Sequence[int], obs_space: Any, normalize: bool) -> RunningObsNorm | None:
+    if not normalize:
+        return None
+    if kind != "vector" or (obs_space is not None and not isinstance(obs_space, spaces.Box)):
+        raise ValueError(f"observation normalization needs Box vector observations, got {obs_space or kind}")
+    return RunningObsNorm((math.prod(int(d) for d in obs_shape),))
+
+
 def build_dpg_networks(kind: str, obs_shape: Sequence[int], act_dim: int, hidden_sizes: Sequence[int], *,
                        twin_critics: bool = False, distributional: bool = False, num_atoms: int = 51,
-                       v_min: float = -150.0, v_max: float = 150.0, obs_space: Any = None) -> DPGNetworks:
+                       v_min: float = -150.0, v_max: float = 150.0, obs_space: Any = None,
+                       normalize_observations: bool = False) -> DPGNetworks:
     """μ and the critic of one DPG variant: a scalar :class:`Critic` (DDPG, Ape-X DPG), a
-    :class:`TwinCritic` (TD3) or a :class:`CategoricalCritic` (D4PG).
+    :class:`TwinCritic` (TD3) or a :class:`CategoricalCritic` (D4PG); with
+    ``normalize_observations`` a shared :class:`~apexrl.nets.normalize.RunningObsNorm`.
 
     Raises:
-        ValueError: ``twin_critics`` together with ``distributional``; as the classes.
+        ValueError: ``twin_critics`` together with ``distributional``; normalization of
+            non-``Box`` or pixel observations; as the classes.
     """
     if twin_critics and distributional:
         raise ValueError("twin critics with a distributional critic are not supported")
@@ -311,15 +334,16 @@ def build_dpg_networks(kind: str, obs_shape: Sequence[int], act_dim: int, hidden
         critic = TwinCritic(kind, obs_shape, act_dim, hidden_sizes, obs_space)
     else:
         critic = Critic(kind, obs_shape, act_dim, hidden_sizes, obs_space)
-    return DPGNetworks(policy, critic)
+    return DPGNetworks(policy, critic, _obs_norm(kind, obs_shape, obs_space, normalize_observations))
 
 
 def build_sac_networks(kind: str, obs_shape: Sequence[int], act_dim: int, hidden_sizes: Sequence[int],
-                       obs_space: Any = None) -> SACNetworks:
-    """SAC's Gaussian policy and twin critics.
+                       obs_space: Any = None, normalize_observations: bool = False) -> SACNetworks:
+    """SAC's Gaussian policy and twin critics (and the optional observation normalization).
 
     Raises:
-        ValueError: as the classes.
+        ValueError: as :func:`build_dpg_networks` and the classes.
     """
     return SACNetworks(GaussianPolicy(kind, obs_shape, act_dim, hidden_sizes, obs_space),
-                       TwinCritic(kind, obs_shape, act_dim, hidden_sizes, obs_space))
+                       TwinCritic(kind, obs_shape, act_dim, hidden_sizes, obs_space),
+                       _obs_norm(kind, obs_shape, obs_space, normalize_observations))

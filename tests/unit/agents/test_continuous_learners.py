@@ -144,3 +144,26 @@ def test_learning_rate_schedule():
     assert learner.actor_optimizer.param_groups[0]["lr"] == pytest.approx(1e-3 * 0.55)
     learner.set_progress(1.0)
     assert learner.critic_optimizer.param_groups[0]["lr"] == pytest.approx(2e-4)
+
+
+@pytest.mark.parametrize("module, config", [
+    (dpg, DPGAgentConfig(replay=_REPLAY, learner=DPGConfig(batch_size=B, hidden_sizes=(8,), normalize_observations=True))),
+    (sac, SACAgentConfig(replay=_REPLAY, learner=SACConfig(batch_size=B, hidden_sizes=(8,), normalize_observations=True))),
+])
+def test_observation_normalization_is_learned_checkpointed_and_not_poisoned_by_nan(module, config):
+    learner = module.build_learner(config, env_info("Pendulum-v1"), 0, torch.device("cpu"))
+    norm = learner.networks.obs_norm
+    learner.update(_sample(0))
+    obs = _sample(0).data.obs
+    np.testing.assert_allclose(norm.mean.detach().numpy(), obs.mean(0), atol=1e-4)  # the first batch dominates
+    np.testing.assert_allclose(norm.var.detach().numpy(), obs.var(0), rtol=1e-3)
+    stats = norm.mean.detach().clone()
+    learner.update(_sample(1, nan=True))
+    assert torch.equal(norm.mean.detach(), stats) and learner.skipped_updates == 1
+    x = learner.networks.prepare(torch.from_numpy(obs))
+    torch.testing.assert_close(x, (torch.from_numpy(obs) - norm.mean) / torch.sqrt(norm.var + 1e-8))
+    tensors, meta = learner.state_dict()
+    assert "online.obs_norm.mean" in tensors
+    restored = module.build_learner(config, env_info("Pendulum-v1"), 3, torch.device("cpu"))
+    restored.load_state_dict(tensors, meta)
+    assert torch.equal(restored.networks.obs_norm.mean, norm.mean)

@@ -118,6 +118,10 @@ class DPGConfig:
     """Highest atom (D4PG: 150)."""
     hidden_sizes: tuple[int, ...] = (256, 256)
     """Widths of the policy and critic MLPs (CleanRL / TD3 code: 256, 256; DDPG: 400, 300)."""
+    normalize_observations: bool = False
+    """Normalize observations by their running mean and standard deviation inside the networks
+    (as SB3's VecNormalize; statistics from the learner's batches, published to actors and kept
+    in checkpoints and exported policies). Box vector observations only."""
     publish_period: int = 1
     """Learner steps between parameter publications to actors."""
     updates_per_step: int = 1

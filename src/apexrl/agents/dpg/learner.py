@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from apexrl.agents.common import (adam, guarded_step, load_optimizers, scheduled_learning_rates, soft_update,
-                                  to_device_batch)
+                                  to_device_batch, update_obs_norm)
 from apexrl.agents.dpg.policy import build_network
 from apexrl.losses.dpg import d4pg_critic_loss, dpg_actor_loss, dpg_critic_loss
 from apexrl.nets.continuous import DPGNetworks
@@ -89,6 +89,7 @@ class DPGLearner:
         and ``learner/actor_grad_norm``.
         """
         lc, nets = self.lc, self.networks
+        update_obs_norm(nets, sample, self.device)
         batch = to_device_batch(sample, nets.prepare, self.device)
         if lc.distributional:
             out = d4pg_critic_loss(nets.critic, self.target.policy, self.target.critic, batch)

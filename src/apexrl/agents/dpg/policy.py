@@ -28,7 +28,8 @@ def build_network(config: Any, info: Any) -> DPGNetworks:
     return build_dpg_networks(info.kind, info.obs_shape, int(box.shape[0]), lc.hidden_sizes,
                               twin_critics=lc.twin_critics, distributional=lc.distributional,
                               num_atoms=lc.num_atoms, v_min=lc.v_min, v_max=lc.v_max,
-                              obs_space=getattr(info, "observation_space", None))
+                              obs_space=getattr(info, "observation_space", None),
+                              normalize_observations=lc.normalize_observations)
 
 
 class DPGPolicy:

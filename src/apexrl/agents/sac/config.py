@@ -54,6 +54,10 @@ class SACConfig:
     """Target entropy H̄ of the temperature loss; default −d for d action dimensions (SAC)."""
     hidden_sizes: tuple[int, ...] = (256, 256)
     """Widths of the policy and critic MLPs (SAC, CleanRL, SB3: 256, 256)."""
+    normalize_observations: bool = False
+    """Normalize observations by their running mean and standard deviation inside the networks
+    (as SB3's VecNormalize; statistics from the learner's batches, published to actors and kept
+    in checkpoints and exported policies). Box vector observations only."""
     publish_period: int = 1
     """Learner steps between parameter publications to actors."""
     updates_per_step: int = 1

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from apexrl.agents.common import (adam, guarded_step, load_optimizers, scheduled_learning_rates, soft_update,
-                                  to_device_batch)
+                                  to_device_batch, update_obs_norm)
 from apexrl.agents.sac.policy import build_network
 from apexrl.losses.sac import sac_actor_loss, sac_critic_loss, temperature_loss
 from apexrl.nets.continuous import SACNetworks, TwinCritic
@@ -90,6 +90,7 @@ class SACLearner:
         (the critics') and ``learner/grad_norm``.
         """
         lc, nets = self.lc, self.networks
+        update_obs_norm(nets, sample, self.device)
         batch = to_device_batch(sample, nets.prepare, self.device)
         alpha = self.log_alpha.detach().exp()
         out = sac_critic_loss(nets.critic, self.target_critic, nets.policy, batch, alpha=alpha,

@@ -21,7 +21,8 @@ def build_network(config: Any, info: Any) -> SACNetworks:
     """
     box = box_action_space(info, "sac")
     return build_sac_networks(info.kind, info.obs_shape, int(box.shape[0]), config.learner.hidden_sizes,
-                              obs_space=getattr(info, "observation_space", None))
+                              obs_space=getattr(info, "observation_space", None),
+                              normalize_observations=config.learner.normalize_observations)
 
 
 class SACPolicy:
