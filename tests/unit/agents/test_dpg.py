@@ -228,3 +228,24 @@ def test_dpg_policy_explores_around_mu_and_gives_priorities_from_its_critic():
 def test_continuous_agents_refuse_discrete_actions():
     with pytest.raises(ValueError, match="continuous .*Box.* action space.*apex-dqn"):
         box_action_space(env_info("CartPole-v1"), "ddpg")
+
+
+def test_box_checks_and_greedy_actions():
+    from types import SimpleNamespace
+
+    from gymnasium import spaces
+
+    from apexrl.agents.common import greedy_actions
+
+    with pytest.raises(ValueError, match="unbounded"):
+        box_action_space(SimpleNamespace(action_space=spaces.Box(-np.inf, np.inf, (2,)), env_id="X-v0"), "td3")
+    with pytest.raises(ValueError, match="one-dimensional"):
+        box_action_space(SimpleNamespace(action_space=spaces.Box(-1, 1, (2, 2)), env_id="X-v0"), "td3")
+    info = env_info("Pendulum-v1")
+    torch.manual_seed(0)
+    nets = build_network(DPGAgentConfig(), info)
+    obs = np.random.default_rng(0).uniform(-1, 1, (3, 3)).astype(np.float32)
+    out = greedy_actions(nets, obs, info.action_space, 0.5, np.random.default_rng(0))  # ε is ignored
+    with torch.no_grad():
+        np.testing.assert_allclose(out, 2.0 * nets.policy(torch.from_numpy(obs)).numpy(), atol=1e-6)
+    assert out.dtype == np.float32 and out.shape == (3, 1)
