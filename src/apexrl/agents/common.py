@@ -15,7 +15,7 @@ from torch import nn
 
 from apexrl.envs.spaces import scale_actions
 from apexrl.losses import TorchBatch
-from apexrl.runtime.optim_state import load_optimizer_tensors
+from apexrl.runtime.optim_state import load_optimizer_tensors, optimizer_tensors
 from apexrl.types import SampledBatch
 
 CONTINUOUS_ALGOS = ("ddpg", "td3", "sac", "apex-dpg", "d4pg")
@@ -170,3 +170,58 @@ def load_optimizers(optimizers: dict[str, torch.optim.Optimizer], tensors: dict[
             load_optimizer_tensors(optimizer, name, tensors, groups)
         except (ValueError, KeyError, RuntimeError) as exc:
             raise ValueError(f"checkpoint {name} does not fit this learner: {exc}") from exc
+
+
+def seeded_generator(seed: int, device: torch.device) -> torch.Generator:
+    """The learner's own generator on ``device`` (target smoothing, policy samples), seeded from
+    ``seed`` apart from the network initialisation."""
+    generator = torch.Generator(device=device)
+    generator.manual_seed(int(seed) + 1)
+    return generator
+
+
+def count_outcome(learner: Any, ok: bool) -> None:
+    """Update ``learner.skipped_updates`` / ``consecutive_skipped`` after an update (``ok``: every
+    optimizer step of it was applied)."""
+    if ok:
+        learner.consecutive_skipped = 0
+    else:
+        learner.skipped_updates += 1
+        learner.consecutive_skipped += 1
+
+
+def learner_state(kind: str, modules: dict[str, nn.Module], optimizers: dict[str, torch.optim.Optimizer],
+                  generator: torch.Generator) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The common part of a continuous learner's ``state_dict``: ``<prefix>.*`` CPU tensors of every
+    module, ``<optimizer name>.*`` tensors (:func:`apexrl.runtime.optim_state.optimizer_tensors`)
+    and ``noise_generator``; ``meta`` has ``learner`` = ``kind`` and each optimizer's groups."""
+    tensors = {f"{prefix}.{k}": v.detach().cpu() for prefix, module in modules.items()
+               for k, v in module.state_dict().items()}
+    meta: dict[str, Any] = {"learner": kind}
+    for name, optimizer in optimizers.items():
+        opt_tensors, groups = optimizer_tensors(name, optimizer)
+        tensors.update(opt_tensors)
+        meta[f"{name}_param_groups"] = groups
+    tensors["noise_generator"] = generator.get_state().clone()
+    return tensors, meta
+
+
+def load_learner_state(kind: str, modules: dict[str, nn.Module], optimizers: dict[str, torch.optim.Optimizer],
+                       generator: torch.Generator, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+    """Restore what :func:`learner_state` gave.
+
+    Raises:
+        ValueError: a checkpoint of another learner kind, or tensors that do not fit a module or
+            an optimizer (the message names it).
+    """
+    if meta.get("learner") != kind:
+        raise ValueError(f"checkpoint holds a {meta.get('learner')!r} learner, not a {kind!r} one")
+    for prefix, module in modules.items():
+        start = prefix + "."
+        try:
+            module.load_state_dict({k[len(start):]: v for k, v in tensors.items() if k.startswith(start)})
+        except RuntimeError as exc:
+            raise ValueError(f"checkpoint {prefix} does not fit this learner's networks: {exc}") from exc
+    load_optimizers(optimizers, tensors, meta)
+    if "noise_generator" in tensors:
+        generator.set_state(tensors["noise_generator"].cpu())

@@ -80,10 +80,23 @@ def dpg_critic_loss(critic: nn.Module, target_policy: nn.Module, target_critic: 
     with torch.no_grad():
         next_actions = smoothed_target_actions(target_policy(batch.next_obs), target_noise, noise_clip)
         targets = dpg_critic_targets(target_critic(batch.next_obs, next_actions), batch.reward, batch.discount)
-    q = critic(batch.obs, batch.action)
+    return critic_regression(critic(batch.obs, batch.action), targets, batch.weights)
+
+
+def critic_regression(q: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor) -> LossOutput:
+    """``L = mean_t w_t · Σ_k (y_t − Q_k(s_t, a_t))²`` for ``K`` critics, with priorities
+    ``|y − Q_1|`` (the scalar critics of DDPG / TD3 / Ape-X DPG and SAC's soft critics).
+
+    Args:
+        q: ``[B]`` (one critic) or ``[K, B]``, with gradient. targets: ``[B]`` detached.
+        weights: ``[B]`` PER importance weights (ones for uniform replay).
+
+    Returns: :class:`~apexrl.losses.LossOutput` with metrics ``learner/loss``,
+    ``learner/td_abs_mean``, ``learner/q_mean`` (``Q_1`` of the taken actions).
+    """
     q_all = q.unsqueeze(0) if q.dim() == 1 else q  # [K, B]
     td = targets.unsqueeze(0) - q_all
-    loss = (batch.weights * td.pow(2).sum(dim=0)).mean()
+    loss = (weights * td.pow(2).sum(dim=0)).mean()
     abs_td = td[0].detach().abs()
     metrics = {"learner/loss": float(loss.detach()), "learner/td_abs_mean": float(abs_td.mean()),
                "learner/q_mean": float(q_all[0].detach().mean())}

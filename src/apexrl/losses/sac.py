@@ -26,6 +26,7 @@ import math
 import torch
 from torch import nn
 
+from apexrl.losses.dpg import critic_regression
 from apexrl.losses.dqn import LossOutput, TorchBatch
 
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
@@ -97,14 +98,7 @@ def sac_critic_loss(critic: nn.Module, target_critic: nn.Module, policy: nn.Modu
         next_actions, next_log_prob = sample_squashed_gaussian(mean, log_std, next_noise)
         targets = sac_critic_targets(target_critic(batch.next_obs, next_actions), next_log_prob,
                                      batch.reward, batch.discount, alpha)
-    q = critic(batch.obs, batch.action)
-    q_all = q.unsqueeze(0) if q.dim() == 1 else q
-    td = targets.unsqueeze(0) - q_all
-    loss = (batch.weights * td.pow(2).sum(dim=0)).mean()
-    abs_td = td[0].detach().abs()
-    metrics = {"learner/loss": float(loss.detach()), "learner/td_abs_mean": float(abs_td.mean()),
-               "learner/q_mean": float(q_all[0].detach().mean())}
-    return LossOutput(loss, abs_td, metrics)
+    return critic_regression(critic(batch.obs, batch.action), targets, batch.weights)
 
 
 def sac_actor_loss(policy: nn.Module, critic: nn.Module, obs: torch.Tensor, *, alpha: float | torch.Tensor,

@@ -73,7 +73,32 @@ def apex_noise_scale(index: int, num_actors: int, sigma: float, alpha: float) ->
 
 
 @dataclass(frozen=True)
-class DPGConfig:
+class ContinuousLearnerFields:
+    """The continuous learners' fields that are not the learning rule itself: what the runtime
+    reads (publication period, updates per iteration, the NaN bound, the device) and the
+    observation normalization switch."""
+
+    normalize_observations: bool = False
+    """Normalize observations by their running mean and standard deviation inside the networks
+    (as SB3's VecNormalize; statistics from the learner's batches, published to actors and kept
+    in checkpoints and exported policies). Box vector observations only."""
+    publish_period: int = 1
+    """Learner steps between parameter publications to actors."""
+    updates_per_step: int = 1
+    """Learner updates per main-loop iteration."""
+    max_consecutive_nonfinite: int = 100
+    """A NaN or infinite loss or gradient skips its update; this many in a row stop the run."""
+    device: str = "auto"
+    """Where the learner's networks and updates run: auto (CUDA when present, else cpu), cpu,
+    cuda or cuda:N. Replay and actors stay on the host."""
+
+    def __post_init__(self) -> None:
+        check_device(self.device)
+        _positive(self, "publish_period", "updates_per_step", "max_consecutive_nonfinite")
+
+
+@dataclass(frozen=True)
+class DPGConfig(ContinuousLearnerFields):
     """The deterministic-policy-gradient learning rule; switches select DDPG, TD3, Ape-X DPG or
     D4PG (the formulas: apexrl.losses.dpg)."""
 
@@ -118,25 +143,11 @@ class DPGConfig:
     """Highest atom (D4PG: 150)."""
     hidden_sizes: tuple[int, ...] = (256, 256)
     """Widths of the policy and critic MLPs (CleanRL / TD3 code: 256, 256; DDPG: 400, 300)."""
-    normalize_observations: bool = False
-    """Normalize observations by their running mean and standard deviation inside the networks
-    (as SB3's VecNormalize; statistics from the learner's batches, published to actors and kept
-    in checkpoints and exported policies). Box vector observations only."""
-    publish_period: int = 1
-    """Learner steps between parameter publications to actors."""
-    updates_per_step: int = 1
-    """Learner updates per main-loop iteration."""
-    max_consecutive_nonfinite: int = 100
-    """A NaN or infinite loss or gradient skips its update; this many in a row stop the run."""
-    device: str = "auto"
-    """Where the learner's networks and updates run: auto (CUDA when present, else cpu), cpu,
-    cuda or cuda:N. Replay and actors stay on the host."""
 
     def __post_init__(self) -> None:
-        check_device(self.device)
+        super().__post_init__()
         _positive(self, "n_step", "batch_size", "actor_learning_rate", "critic_learning_rate", "optimizer_eps",
-                  "target_update_period", "policy_delay", "publish_period", "updates_per_step",
-                  "max_consecutive_nonfinite")
+                  "target_update_period", "policy_delay")
         _require(0.0 <= self.gamma <= 1.0, "gamma", self.gamma, "must be in [0, 1]")
         _require(0.0 < self.tau <= 1.0, "tau", self.tau, "must be in (0, 1]")
         _require(self.max_grad_norm > 0, "max_grad_norm", self.max_grad_norm, "must be > 0 (inf = no clipping)")

@@ -23,12 +23,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from apexrl.agents.common import (adam, guarded_step, load_optimizers, scheduled_learning_rates, soft_update,
-                                  to_device_batch, update_obs_norm)
+from apexrl.agents.common import (adam, count_outcome, guarded_step, learner_state, load_learner_state,
+                                  scheduled_learning_rates, seeded_generator, soft_update, to_device_batch,
+                                  update_obs_norm)
 from apexrl.agents.dpg.policy import build_network
 from apexrl.losses.dpg import d4pg_critic_loss, dpg_actor_loss, dpg_critic_loss
 from apexrl.nets.continuous import DPGNetworks
-from apexrl.runtime.optim_state import optimizer_tensors
 from apexrl.types import SampledBatch
 
 LEARNER_KIND = "dpg"
@@ -61,8 +61,7 @@ class DPGLearner:
                                     self.device)
         self.critic_optimizer = adam(self.networks.critic.parameters(), lc.critic_learning_rate, lc.optimizer_eps,
                                      self.device)
-        self.generator = torch.Generator(device=self.device)
-        self.generator.manual_seed(int(seed) + 1)
+        self.generator = seeded_generator(seed, self.device)
         self.steps = 0
         self.skipped_updates = 0
         self.consecutive_skipped = 0
@@ -113,11 +112,7 @@ class DPGLearner:
                                                                actor_loss, lc.max_grad_norm)
             self.last_actor_loss = float(actor_loss.detach())
             ok = ok and actor_ok
-        if ok:
-            self.consecutive_skipped = 0
-        else:
-            self.skipped_updates += 1
-            self.consecutive_skipped += 1
+        count_outcome(self, ok)
         if self.steps % lc.target_update_period == 0:
             soft_update(self.target, nets, lc.tau)
         metrics = dict(out.metrics)
@@ -128,21 +123,18 @@ class DPGLearner:
         return priorities.astype(np.float32, copy=False), metrics
 
     # ------------------------------------------------------------------ checkpoints
+    def _parts(self) -> tuple[dict[str, torch.nn.Module], dict[str, torch.optim.Optimizer]]:
+        return ({"online": self.networks, "target": self.target},
+                {"actor_optimizer": self.actor_optimizer, "critic_optimizer": self.critic_optimizer})
+
     def state_dict(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """``(tensors, meta)``: ``online.*``, ``target.*``, ``actor_optimizer.*``,
         ``critic_optimizer.*`` and ``noise_generator`` CPU tensors; ``meta`` the counters, the
         optimizers' groups and the critic variant."""
-        tensors = {f"online.{k}": v.detach().cpu() for k, v in self.networks.state_dict().items()}
-        tensors.update({f"target.{k}": v.detach().cpu() for k, v in self.target.state_dict().items()})
-        actor_t, actor_groups = optimizer_tensors("actor_optimizer", self.actor_optimizer)
-        critic_t, critic_groups = optimizer_tensors("critic_optimizer", self.critic_optimizer)
-        tensors.update(actor_t)
-        tensors.update(critic_t)
-        tensors["noise_generator"] = self.generator.get_state().clone()
-        meta = {"learner": LEARNER_KIND, "steps": self.steps, "skipped_updates": self.skipped_updates,
-                "twin_critics": bool(self.lc.twin_critics), "distributional": bool(self.lc.distributional),
-                "actor_optimizer_param_groups": actor_groups, "critic_optimizer_param_groups": critic_groups,
-                "last_actor_loss": self.last_actor_loss}
+        tensors, meta = learner_state(LEARNER_KIND, *self._parts(), self.generator)
+        meta.update({"steps": self.steps, "skipped_updates": self.skipped_updates,
+                     "twin_critics": bool(self.lc.twin_critics), "distributional": bool(self.lc.distributional),
+                     "last_actor_loss": self.last_actor_loss})
         return tensors, meta
 
     def load_state_dict(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
@@ -152,23 +144,12 @@ class DPGLearner:
             ValueError: a checkpoint of another learner, critic variant or architecture (the
                 message names the mismatch).
         """
-        if meta.get("learner") != LEARNER_KIND:
-            raise ValueError(f"checkpoint holds a {meta.get('learner')!r} learner, not a {LEARNER_KIND!r} one")
-        for name in ("twin_critics", "distributional"):
-            if bool(meta.get(name)) != bool(getattr(self.lc, name)):
-                raise ValueError(f"checkpoint has {name}={meta.get(name)}, the config --{name.replace('_', '-')}="
-                                 f"{getattr(self.lc, name)}")
-        online = {k[len("online."):]: v for k, v in tensors.items() if k.startswith("online.")}
-        target = {k[len("target."):]: v for k, v in tensors.items() if k.startswith("target.")}
-        try:
-            self.networks.load_state_dict(online)
-            self.target.load_state_dict(target)
-        except RuntimeError as exc:
-            raise ValueError(f"checkpoint does not fit this learner's networks: {exc}") from exc
-        load_optimizers({"actor_optimizer": self.actor_optimizer, "critic_optimizer": self.critic_optimizer},
-                        tensors, meta)
-        if "noise_generator" in tensors:
-            self.generator.set_state(tensors["noise_generator"].cpu())
+        if meta.get("learner") == LEARNER_KIND:
+            for name in ("twin_critics", "distributional"):
+                if bool(meta.get(name)) != bool(getattr(self.lc, name)):
+                    raise ValueError(f"checkpoint has {name}={meta.get(name)}, the config "
+                                     f"--{name.replace('_', '-')}={getattr(self.lc, name)}")
+        load_learner_state(LEARNER_KIND, *self._parts(), self.generator, tensors, meta)
         self.steps = int(meta["steps"])
         self.skipped_updates = int(meta["skipped_updates"])
         self.consecutive_skipped = 0

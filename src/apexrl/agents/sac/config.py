@@ -9,12 +9,12 @@ from dataclasses import dataclass, field
 
 import tyro
 
-from apexrl.agents.dpg.config import ContinuousActorConfig, check_agent_config
-from apexrl.config import ReplayConfig, RunConfig, _positive, _require, check_device
+from apexrl.agents.dpg.config import ContinuousActorConfig, ContinuousLearnerFields, check_agent_config
+from apexrl.config import ReplayConfig, RunConfig, _positive, _require
 
 
 @dataclass(frozen=True)
-class SACConfig:
+class SACConfig(ContinuousLearnerFields):
     """SAC's learning rule: twin soft Q critics with Polyak targets, a squashed-Gaussian policy
     and an automatically tuned entropy temperature α (the formulas: apexrl.losses.sac)."""
 
@@ -54,25 +54,11 @@ class SACConfig:
     """Target entropy H̄ of the temperature loss; default −d for d action dimensions (SAC)."""
     hidden_sizes: tuple[int, ...] = (256, 256)
     """Widths of the policy and critic MLPs (SAC, CleanRL, SB3: 256, 256)."""
-    normalize_observations: bool = False
-    """Normalize observations by their running mean and standard deviation inside the networks
-    (as SB3's VecNormalize; statistics from the learner's batches, published to actors and kept
-    in checkpoints and exported policies). Box vector observations only."""
-    publish_period: int = 1
-    """Learner steps between parameter publications to actors."""
-    updates_per_step: int = 1
-    """Learner updates per main-loop iteration."""
-    max_consecutive_nonfinite: int = 100
-    """A NaN or infinite loss or gradient skips its update; this many in a row stop the run."""
-    device: str = "auto"
-    """Where the learner's networks and updates run: auto (CUDA when present, else cpu), cpu,
-    cuda or cuda:N. Replay and actors stay on the host."""
 
     def __post_init__(self) -> None:
-        check_device(self.device)
+        super().__post_init__()
         _positive(self, "n_step", "batch_size", "actor_learning_rate", "critic_learning_rate",
-                  "alpha_learning_rate", "optimizer_eps", "target_update_period", "policy_delay",
-                  "publish_period", "updates_per_step", "max_consecutive_nonfinite", "init_alpha")
+                  "alpha_learning_rate", "optimizer_eps", "target_update_period", "policy_delay", "init_alpha")
         _require(0.0 <= self.gamma <= 1.0, "gamma", self.gamma, "must be in [0, 1]")
         _require(0.0 < self.tau <= 1.0, "tau", self.tau, "must be in (0, 1]")
         _require(self.max_grad_norm > 0, "max_grad_norm", self.max_grad_norm, "must be > 0 (inf = no clipping)")

@@ -16,12 +16,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from apexrl.agents.common import (adam, guarded_step, load_optimizers, scheduled_learning_rates, soft_update,
-                                  to_device_batch, update_obs_norm)
+from apexrl.agents.common import (adam, count_outcome, guarded_step, learner_state, load_learner_state,
+                                  scheduled_learning_rates, seeded_generator, soft_update, to_device_batch,
+                                  update_obs_norm)
 from apexrl.agents.sac.policy import build_network
 from apexrl.losses.sac import sac_actor_loss, sac_critic_loss, temperature_loss
 from apexrl.nets.continuous import SACNetworks, TwinCritic
-from apexrl.runtime.optim_state import optimizer_tensors
 from apexrl.types import SampledBatch
 
 LEARNER_KIND = "sac"
@@ -58,8 +58,7 @@ class SACLearner:
         self.critic_optimizer = adam(self.networks.critic.parameters(), lc.critic_learning_rate, lc.optimizer_eps,
                                      self.device)
         self.alpha_optimizer = adam([self.log_alpha], lc.alpha_learning_rate, lc.optimizer_eps, self.device)
-        self.generator = torch.Generator(device=self.device)
-        self.generator.manual_seed(int(seed) + 1)
+        self.generator = seeded_generator(seed, self.device)
         self.steps = 0
         self.skipped_updates = 0
         self.consecutive_skipped = 0
@@ -115,11 +114,7 @@ class SACLearner:
                                            temperature_loss(self.log_alpha, log_prob, self.target_entropy),
                                            math.inf)
                 ok = ok and alpha_ok
-        if ok:
-            self.consecutive_skipped = 0
-        else:
-            self.skipped_updates += 1
-            self.consecutive_skipped += 1
+        count_outcome(self, ok)
         if self.steps % lc.target_update_period == 0:
             soft_update(self.target_critic, nets.critic, lc.tau)
         metrics = dict(out.metrics)
@@ -130,19 +125,17 @@ class SACLearner:
         return priorities.astype(np.float32, copy=False), metrics
 
     # ------------------------------------------------------------------ checkpoints
+    def _parts(self) -> tuple[dict[str, torch.nn.Module], dict[str, torch.optim.Optimizer]]:
+        return ({"online": self.networks, "target_critic": self.target_critic},
+                {name: getattr(self, name) for name in _OPTIMIZERS})
+
     def state_dict(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """``(tensors, meta)``: ``online.*``, ``target_critic.*``, ``log_alpha``, the three
         optimizers' tensors and ``noise_generator`` (CPU); ``meta`` the counters and groups."""
-        tensors = {f"online.{k}": v.detach().cpu() for k, v in self.networks.state_dict().items()}
-        tensors.update({f"target_critic.{k}": v.detach().cpu() for k, v in self.target_critic.state_dict().items()})
+        tensors, meta = learner_state(LEARNER_KIND, *self._parts(), self.generator)
         tensors["log_alpha"] = self.log_alpha.detach().cpu().clone()
-        tensors["noise_generator"] = self.generator.get_state().clone()
-        meta: dict[str, Any] = {"learner": LEARNER_KIND, "steps": self.steps, "skipped_updates": self.skipped_updates,
-                                "last_actor_loss": self.last_actor_loss, "last_entropy": self.last_entropy}
-        for name in _OPTIMIZERS:
-            opt_tensors, groups = optimizer_tensors(name, getattr(self, name))
-            tensors.update(opt_tensors)
-            meta[f"{name}_param_groups"] = groups
+        meta.update({"steps": self.steps, "skipped_updates": self.skipped_updates,
+                     "last_actor_loss": self.last_actor_loss, "last_entropy": self.last_entropy})
         return tensors, meta
 
     def load_state_dict(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
@@ -151,22 +144,11 @@ class SACLearner:
         Raises:
             ValueError: a checkpoint of another learner or architecture (names the mismatch).
         """
-        if meta.get("learner") != LEARNER_KIND:
-            raise ValueError(f"checkpoint holds a {meta.get('learner')!r} learner, not a {LEARNER_KIND!r} one")
-        online = {k[len("online."):]: v for k, v in tensors.items() if k.startswith("online.")}
-        target = {k[len("target_critic."):]: v for k, v in tensors.items() if k.startswith("target_critic.")}
-        try:
-            self.networks.load_state_dict(online)
-            self.target_critic.load_state_dict(target)
-        except RuntimeError as exc:
-            raise ValueError(f"checkpoint does not fit this learner's networks: {exc}") from exc
+        load_learner_state(LEARNER_KIND, *self._parts(), self.generator, tensors, meta)
         if "log_alpha" not in tensors:
             raise ValueError("checkpoint has no log_alpha")
-        load_optimizers({name: getattr(self, name) for name in _OPTIMIZERS}, tensors, meta)
         with torch.no_grad():
             self.log_alpha.copy_(tensors["log_alpha"].to(self.device))
-        if "noise_generator" in tensors:
-            self.generator.set_state(tensors["noise_generator"].cpu())
         self.steps = int(meta["steps"])
         self.skipped_updates = int(meta["skipped_updates"])
         self.consecutive_skipped = 0
