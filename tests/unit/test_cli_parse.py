@@ -58,7 +58,8 @@ FIELDS = _fields()
 def _saved_run(tmp_path, algo="apex-dqn", config=None):
     run_dir = tmp_path / "saved-run"
     run_dir.mkdir(exist_ok=True)
-    config = config or AGENTS[algo].presets["minatar"]()
+    presets = AGENTS[algo].presets
+    config = config or (presets["minatar"] if "minatar" in presets else AGENTS[algo].default)()
     (run_dir / "config.json").write_text(json.dumps({"algo": algo, "config": to_dict(config)}))
     return str(run_dir), config
 

@@ -26,8 +26,10 @@ __all__ = [
     "compact_int_dtype",
     "compact_observations",
     "compact_space",
+    "scale_actions",
     "space_from_json",
     "space_to_json",
+    "unscale_actions",
     "unsupported_space_message",
 ]
 
@@ -127,8 +129,9 @@ def space_to_json(space: spaces.Space) -> dict[str, Any]:
 
     ``Discrete``: ``{"type": "Discrete", "n", "start", "dtype"}``; ``MultiDiscrete``: ``{"type",
     "nvec", "start", "dtype"}`` (nested lists for multi-dimensional ``nvec``); ``MultiBinary``:
-    ``{"type", "n"}``; ``Box``: ``{"type", "shape", "dtype"}`` (bounds are not kept: no network
-    reads them).
+    ``{"type", "n"}``; ``Box``: ``{"type", "shape", "dtype", "low", "high"}`` with the bounds as
+    nested lists in which a non-finite bound is ``null`` (JSON has no infinity), so that an exported
+    continuous policy can rescale its actions (:func:`scale_actions`).
 
     Raises:
         ValueError: ``space`` is not one of :data:`SUPPORTED_SPACES`.
@@ -142,13 +145,15 @@ def space_to_json(space: spaces.Space) -> dict[str, Any]:
         n = space.n
         return {"type": "MultiBinary", "n": int(n) if np.ndim(n) == 0 else np.asarray(n).tolist()}
     if isinstance(space, spaces.Box):
-        return {"type": "Box", "shape": [int(d) for d in space.shape], "dtype": str(space.dtype)}
+        return {"type": "Box", "shape": [int(d) for d in space.shape], "dtype": str(space.dtype),
+                "low": _finite_or_none(space.low), "high": _finite_or_none(space.high)}
     raise ValueError(f"space_to_json: unsupported observation space {space}")
 
 
 def space_from_json(data: dict[str, Any]) -> spaces.Space:
-    """The space :func:`space_to_json` described (a ``Box`` gets bounds ``(-inf, inf)``, the
-    dtype's range for integer dtypes, ``(0, 1)`` for ``bool``).
+    """The space :func:`space_to_json` described. A ``Box`` gets its stored bounds (``null`` entries
+    become ``-inf`` / ``inf``); a description without bounds (written before they were kept) gets
+    ``(-inf, inf)``, the dtype's range for integer dtypes, ``(0, 1)`` for ``bool``.
 
     Raises:
         ValueError: an unknown ``type`` or missing fields.
@@ -164,11 +169,75 @@ def space_from_json(data: dict[str, Any]) -> spaces.Space:
             return spaces.MultiBinary(data["n"])
         if kind == "Box":
             dtype = np.dtype(data["dtype"])
+            shape = tuple(int(d) for d in data["shape"])
+            if "low" in data and "high" in data:
+                low_b = _none_to_inf(data["low"], -np.inf).reshape(shape)
+                high_b = _none_to_inf(data["high"], np.inf).reshape(shape)
+                return spaces.Box(low_b.astype(dtype), high_b.astype(dtype), shape=shape, dtype=dtype)
             if dtype.kind in "iu":
                 low, high = np.iinfo(dtype).min, np.iinfo(dtype).max
             else:
                 low, high = (0, 1) if dtype.kind == "b" else (-np.inf, np.inf)
-            return spaces.Box(low, high, shape=tuple(int(d) for d in data["shape"]), dtype=dtype)
+            return spaces.Box(low, high, shape=shape, dtype=dtype)
     except (KeyError, TypeError) as exc:
         raise ValueError(f"space_from_json: malformed space description {data!r}: {exc}") from exc
     raise ValueError(f"space_from_json: unknown space type {kind!r} in {data!r}")
+
+
+def _finite_or_none(bound: np.ndarray) -> Any:
+    """``bound`` as nested lists with non-finite entries as ``None`` (JSON ``null``)."""
+    arr = np.asarray(bound, dtype=np.float64)
+    return np.where(np.isfinite(arr), arr, None).tolist()
+
+
+def _none_to_inf(values: Any, fill: float) -> np.ndarray:
+    """Inverse of :func:`_finite_or_none`: ``None`` entries become ``fill`` (float64 array)."""
+    arr = np.asarray(values, dtype=object)
+    return np.where(np.equal(arr, None), fill, arr).astype(np.float64)
+
+
+def _finite_bounds(low: Any, high: Any, d: int) -> tuple[np.ndarray, np.ndarray]:
+    lo = np.broadcast_to(np.asarray(low, dtype=np.float64).reshape(-1), (d,))
+    hi = np.broadcast_to(np.asarray(high, dtype=np.float64).reshape(-1), (d,))
+    if not (np.isfinite(lo).all() and np.isfinite(hi).all()):
+        raise ValueError(f"action bounds must be finite to rescale actions, got low={lo.tolist()}, high={hi.tolist()}")
+    if (lo >= hi).any():
+        raise ValueError(f"action bounds must have low < high, got low={lo.tolist()}, high={hi.tolist()}")
+    return lo, hi
+
+
+def scale_actions(actions: np.ndarray, low: Any, high: Any) -> np.ndarray:
+    """Actions in the policy's units ``[-1, 1]^d`` → the ``Box``'s units ``[low, high]``:
+    ``low + (a + 1)·(high − low)/2`` per component, as SB3's ``unscale_action`` (so −1 → ``low``,
+    1 → ``high``). Values outside ``[-1, 1]`` are clipped first.
+
+    Args:
+        actions: ``[E, d]`` (or ``[d]``) floats in ``[-1, 1]``.
+        low, high: the ``Box``'s bounds, ``[d]`` (``action_space.low`` / ``high``) or scalars.
+
+    Returns: ``float32`` array of ``actions``'s shape.
+
+    Raises:
+        ValueError: a bound that is not finite, or ``low >= high`` in some component.
+    """
+    a = np.asarray(actions, dtype=np.float64)
+    lo, hi = _finite_bounds(low, high, a.shape[-1])
+    out = lo + (np.clip(a, -1.0, 1.0) + 1.0) * 0.5 * (hi - lo)
+    return np.clip(out, lo, hi).astype(np.float32)
+
+
+def unscale_actions(env_actions: np.ndarray, low: Any, high: Any) -> np.ndarray:
+    """Inverse of :func:`scale_actions`: ``2·(x − low)/(high − low) − 1``, clipped to ``[-1, 1]``.
+
+    Args:
+        env_actions: ``[E, d]`` (or ``[d]``) actions in the ``Box``'s units.
+        low, high: as :func:`scale_actions`.
+
+    Returns: ``float32`` array in ``[-1, 1]`` of ``env_actions``'s shape.
+
+    Raises:
+        ValueError: as :func:`scale_actions`.
+    """
+    x = np.asarray(env_actions, dtype=np.float64)
+    lo, hi = _finite_bounds(low, high, x.shape[-1])
+    return np.clip(2.0 * (x - lo) / (hi - lo) - 1.0, -1.0, 1.0).astype(np.float32)
