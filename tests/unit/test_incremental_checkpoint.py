@@ -62,6 +62,15 @@ def test_unchanged_chunks_are_linked_changed_ones_written(tmp_path, small_chunks
     np.testing.assert_array_equal(load_checkpoint(second).arrays["frames"], frames)
 
 
+def test_digests_tell_contents_dtypes_and_shapes_apart_and_take_empty_arrays():
+    d = array_chunks.content_digest
+    a = np.arange(6, dtype=np.int32)
+    assert d(a) == d(a.copy()) != d(a.astype(np.int64)) != d(a.reshape(2, 3))
+    assert d(np.zeros((0, 3), np.float32)) != d(np.zeros((0, 4), np.float32))  # empty: no buffer to hash
+    assert d(np.array([True, False])) != d(np.array([False, True]))
+    assert d(a[::2]) == d(np.ascontiguousarray(a[::2]))  # a strided view hashes its values
+
+
 def test_a_missing_chunk_is_caught_on_load(tmp_path, small_chunks):
     frames = np.arange(3000, dtype=np.uint8).reshape(100, 30)
     path = save_checkpoint(str(tmp_path), 1, {"w": torch.ones(1)}, {"frames": frames}, {})

@@ -48,7 +48,9 @@ def content_digest(array: np.ndarray) -> str:
     """BLAKE2b-128 hex digest of ``array``'s dtype, shape and bytes (C order)."""
     h = hashlib.blake2b(digest_size=16)
     h.update(f"{array.dtype.str}{array.shape}".encode())
-    h.update(memoryview(np.ascontiguousarray(array)).cast("B"))
+    data = np.ascontiguousarray(array)
+    if data.size:  # no copy: the array's own buffer, as bytes
+        h.update(data.reshape(-1).view(np.uint8))
     return h.hexdigest()
 
 
