@@ -95,6 +95,10 @@ class RunConfig:
     """Newest complete checkpoints kept in RUN_DIR/checkpoints."""
     checkpoint_replay: bool = True
     """Include the replay (items and priorities) in checkpoints, so a resume continues with it."""
+    max_evaluator_restarts: int = 3
+    """The evaluator is restarted after a crash (its traceback is logged); this many failures in a
+    row without a finished evaluation stop the run. The final evaluation runs in the learner's
+    process and does not depend on it."""
     max_checkpoint_failures: int = 3
     """Failed checkpoint writes in a row (disk full, I/O errors) that stop the run; fewer are logged,
     counted (the checkpoint_errors column) and training goes on with the previous checkpoints intact."""
@@ -102,6 +106,8 @@ class RunConfig:
     def __post_init__(self) -> None:
         _require(self.checkpoint_every_min >= 0, "checkpoint_every_min", self.checkpoint_every_min, "must be >= 0")
         _require(self.keep_checkpoints >= 1, "keep_checkpoints", self.keep_checkpoints, "must be >= 1")
+        _require(self.max_evaluator_restarts >= 0, "max_evaluator_restarts", self.max_evaluator_restarts,
+                 "must be >= 0")
         _require(isinstance(self.max_checkpoint_failures, int) and self.max_checkpoint_failures >= 1,
                  "max_checkpoint_failures", self.max_checkpoint_failures, "must be an integer >= 1")
         _positive(self, "total_env_frames", "num_actors", "log_interval_s", "final_eval_episodes",
@@ -166,7 +172,7 @@ class ActorConfig:
     """Messages that may wait in the actor→replay queue (bounded: backpressure)."""
     repeat_action_probability: float = 0.0
     """Atari sticky actions (0 = DQN/Ape-X protocol; ALE v5 default is 0.25)."""
-    max_actor_restarts: int = 10
+    max_actor_restarts: int = 5
     """Restarts allowed in a row without a delivery: an actor that fails this many times again
     before it delivers any experience is in a crash loop and the run stops. A delivered message
     resets the count, so faults between which the actor makes progress are restarted indefinitely

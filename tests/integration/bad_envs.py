@@ -42,6 +42,20 @@ class Continuous(gym.Env):
         return np.zeros(3, np.float32), 0.0, False, False, {}
 
 
+class RaiseOnReset(gym.Env):
+    """Fails at every reset: its actors never deliver anything (a crash loop)."""
+
+    observation_space = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        raise RuntimeError("simulator license server unreachable")
+
+    def step(self, action):
+        raise AssertionError("never reached")
+
+
+gym.register("RaiseOnReset-v0", entry_point=RaiseOnReset)
 gym.register("NaNObs-v0", entry_point=NaNAfter, kwargs={"bad_step": 30, "bad": "obs"})
 gym.register("InfReward-v0", entry_point=NaNAfter, kwargs={"bad_step": 30, "bad": "reward"})
 

@@ -8,6 +8,7 @@ import signal
 import threading
 import time
 
+import numpy as np
 import pytest
 
 ray = pytest.importorskip("ray", reason="the ray extra is part of the test install: pip install -e '.[dev,ray]'")
@@ -124,3 +125,30 @@ def test_resume_with_another_number_of_shards_is_refused_before_anything_moves()
     replay = RayShardedReplay([object()], seed=0)  # nothing remote is touched by the check
     with pytest.raises(ValueError, match="--replay-shards 2"):
         replay.load_state_dict({}, {"num_shards": 2, "shards": [{}, {}]})
+
+
+def test_apex_dpg_on_the_two_node_cluster_then_resumed(cluster, tmp_path):
+    """A continuous agent on the Ray backend: two actors on two nodes write into two shards
+    (float actions, priorities from the actors' critics); its checkpoint resumes with the same
+    counters and a replay at least as large."""
+    import dataclasses
+
+    from apexrl.agents import get_agent
+
+    c, worker = cluster
+    base = get_agent("apex-dpg").presets["pendulum"]()
+    run = dataclasses.replace(base.run, total_env_frames=3000, num_actors=2, backend="ray", ray_address=c.address,
+                              replay_shards=2, run_dir=str(tmp_path / "run"), progress=False,
+                              eval_interval_frames=0, final_eval_episodes=2, log_interval_s=0.5)
+    config = dataclasses.replace(base, run=run,
+                                 replay=dataclasses.replace(base.replay, replay_capacity=5000, learning_starts=500),
+                                 learner=dataclasses.replace(base.learner, batch_size=32, hidden_sizes=(32,)))
+    with local_only():
+        first = train(config, "apex-dpg")
+    assert first["backend"] == "ray" and first["algo"] == "apex-dpg" and first["env_frames"] >= 3000
+    assert set(first["inserted_per_node"]) == {c.head_node.node_id, worker.node_id}
+    assert first["learner_steps"] > 0 and np.isfinite(first["final_eval_return"])
+    resumed = dataclasses.replace(config, run=dataclasses.replace(run, ray_address=None, total_env_frames=4000))
+    second = train(resumed, "apex-dpg", resume=str(tmp_path / "run"))
+    assert second["resumes"] == 1 and second["env_frames"] >= 4000 and second["replay_size"] >= first["replay_size"]
+    assert second["learner_steps"] > first["learner_steps"] and second["actor_restarts"] == 0

@@ -143,10 +143,14 @@ def test_crashed_actor_is_restarted_and_the_run_completes(tmp_path):
     assert int(rows(run_dir)[-1]["actor_restarts"]) == 1
 
 
-def test_hung_env_step_counts_as_a_crash(tmp_path):
+@pytest.mark.parametrize("backend", ["mp", pytest.param("ray", marks=pytest.mark.ray)])
+def test_hung_env_step_counts_as_a_crash(tmp_path, backend):
+    if backend == "ray":
+        pytest.importorskip("ray", reason="the ray extra is part of the test install")
     run_dir = str(tmp_path / "run")
     res = apexrl("train", "apex-dqn", "--env", "bad_envs:HangOnce-v0", "--frames", "3000", "--actors", "1",
-                 "--actor-timeout-s", "2", "--run-dir", run_dir, *FAST, marker=tmp_path / "hung")
+                 "--backend", backend, "--actor-timeout-s", "2", "--run-dir", run_dir, *FAST,
+                 marker=tmp_path / "hung")
     assert res.returncode == 0, res.stderr
     assert "hung for more than 2 s" in res.stderr
     assert json.load(open(os.path.join(run_dir, "summary.json")))["actor_restarts"] == 1
@@ -191,3 +195,13 @@ def test_a_flaky_env_that_makes_progress_is_restarted_for_as_long_as_the_run_las
     summary = json.load(open(os.path.join(run_dir, "summary.json")))
     assert summary["actor_restarts"] >= 4 and summary["env_frames"] >= 2600  # 4 > --max-actor-restarts 1
     assert "simulated flaky simulator" in res.stderr and "restart 4 (1 in a row without a delivery" in res.stderr
+
+
+def test_an_env_failing_at_every_reset_is_a_crash_loop_that_stops(tmp_path):
+    # the default --max-actor-restarts 5: 6 starts and 6.2 s of back-off (0.2 s doubling); the rest
+    # of the time is 6 process starts (each imports torch: ~3 s on an idle 2-core machine)
+    res = apexrl("train", "apex-dqn", "--env", "bad_envs:RaiseOnReset-v0", "--frames", "5000", "--actors", "1",
+                 "--run-dir", str(tmp_path / "r"), *FAST)
+    assert res.returncode == 1, res.stderr
+    assert "failed 6 times in a row without delivering any experience (--max-actor-restarts 5: a crash loop" \
+        in res.stderr and "simulator license server unreachable" in res.stderr

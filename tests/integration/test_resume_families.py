@@ -13,7 +13,7 @@ reach the new budget), the replay and its priorities equal the checkpoint's item
 counters continue from the checkpoint, ``metrics.csv`` is monotone in ``env_frames`` (rows a
 killed run logged after its checkpoint were moved to ``metrics.after-ckpt-<steps>.csv``).
 
-A new env family (MuJoCo, DM Control, POPGym) is one more entry in ``FAMILIES``.
+A new env family (MuJoCo, DM Control, POPGym) or agent is one more entry in ``FAMILIES``.
 """
 
 from __future__ import annotations
@@ -37,14 +37,17 @@ COMMON = ["--replay-capacity", "5000", "--learning-starts", "500", "--batch-size
           "--final-eval-episodes", "1", "--no-progress", "--log-interval-s", "0.3", "--checkpoint-every", "0.03",
           "--samples-per-insert", "0", "--seed", "12345"]
 
-# (id, env, backend, extra flags, frames before the signal, frames added by the resume)
+# (algo, env, backend, extra flags, frames before the signal, frames added by the resume)
 FAMILIES = [
-    pytest.param("CartPole-v1", "local", ["--hidden-sizes", "32"], 1500, 1500, id="cartpole-local"),
-    pytest.param("MinAtar/Breakout-v1", "mp", ["--preset", "minatar", "--actors", "2", "--envs-per-actor", "2",
+    pytest.param("apex-dqn", "CartPole-v1", "local", ["--hidden-sizes", "32"], 1500, 1500, id="cartpole-local"),
+    pytest.param("apex-dqn", "MinAtar/Breakout-v1", "mp", ["--preset", "minatar", "--actors", "2", "--envs-per-actor", "2",
                                                "--hidden-sizes", "32", "--eval-max-episode-steps", "300"],
                  1500, 1500, id="minatar-mp"),
-    pytest.param("ALE/Pong-v5", "local", ["--preset", "atari", "--envs-per-actor", "2", "--hidden-sizes", "32",
+    pytest.param("apex-dqn", "ALE/Pong-v5", "local", ["--preset", "atari", "--envs-per-actor", "2", "--hidden-sizes", "32",
                                           "--eval-max-episode-steps", "100"], 3000, 2000, id="atari-local"),
+    # continuous actions, n-step DPG targets, priorities from the actors' critics, 2 actor processes
+    pytest.param("apex-dpg", "Pendulum-v1", "mp", ["--preset", "pendulum", "--actors", "2", "--hidden-sizes", "32"],
+                 1500, 1500, id="pendulum-apex-dpg-mp"),
 ]
 
 
@@ -62,11 +65,11 @@ def _fps(env_id):
     return 4 if env_id.startswith("ALE/") else 1
 
 
-def _first_part(run_dir, env_id, backend, extra, frames, sig):
+def _first_part(run_dir, algo, env_id, backend, extra, frames, sig):
     """Train until ``frames`` env frames, then SIGTERM it, or SIGKILL it right after a checkpoint
     of at least ``frames`` frames once a metrics row was logged past that checkpoint."""
     env = dict(os.environ, PYTHONPATH=HERE + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.Popen([sys.executable, "-m", "apexrl.cli", "train", "apex-dqn", "--env", env_id,
+    proc = subprocess.Popen([sys.executable, "-m", "apexrl.cli", "train", algo, "--env", env_id,
                              "--backend", backend, "--frames", "10000000", "--run-dir", run_dir, *extra, *COMMON],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     metrics = os.path.join(run_dir, "metrics.csv")
@@ -103,12 +106,12 @@ def _same(saved, loaded, name):
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
-@pytest.mark.parametrize("env_id, backend, extra, frames, more", FAMILIES)
-def test_resume_continues_the_same_run(tmp_path, monkeypatch, env_id, backend, extra, frames, more, sig):
+@pytest.mark.parametrize("algo, env_id, backend, extra, frames, more", FAMILIES)
+def test_resume_continues_the_same_run(tmp_path, monkeypatch, algo, env_id, backend, extra, frames, more, sig):
     from apexrl.cli import main
 
     run_dir = str(tmp_path / "run")
-    before = _first_part(run_dir, env_id, backend, extra, frames, sig)
+    before = _first_part(run_dir, algo, env_id, backend, extra, frames, sig)
     ckpt = load_checkpoint(checkpoint_dirs(run_dir)[0])  # the checkpoint the resume starts from
     saved = ckpt.state["counters"]
     ckpt_frames = saved["env_steps"] * _fps(env_id)
@@ -127,7 +130,7 @@ def test_resume_continues_the_same_run(tmp_path, monkeypatch, env_id, backend, e
 
     monkeypatch.setattr(PrioritizedReplay, "load_state_dict", capture)
     target = ckpt_frames + more
-    assert main(["train", "apex-dqn", "--resume", run_dir, "--frames", str(target)]) == 0
+    assert main(["train", algo, "--resume", run_dir, "--frames", str(target)]) == 0
     summary = json.load(open(os.path.join(run_dir, "summary.json")))
 
     # actors delivered experience after the resume: no crash, the new budget reached

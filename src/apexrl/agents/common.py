@@ -15,52 +15,41 @@ from torch import nn
 
 from apexrl.envs.spaces import scale_actions
 from apexrl.losses import TorchBatch
+from apexrl.runtime.device import to_device
 from apexrl.runtime.optim_state import load_optimizer_tensors, optimizer_tensors
 from apexrl.types import SampledBatch
 
-CONTINUOUS_ALGOS = ("ddpg", "td3", "sac", "apex-dpg", "d4pg")
-"""The algorithms that act in ``Box`` action spaces."""
-
 
 def box_action_space(info: Any, algo: str = "this algorithm") -> spaces.Box:
-    """``info.action_space`` if it is a one-dimensional ``Box`` with finite bounds.
+    """``info.action_space`` if it is a one-dimensional ``Box`` with finite bounds (the check of
+    :func:`apexrl.envs.actions.action_space_error`, which the runtime also runs at start; here for
+    networks and policies built outside it).
 
     Args:
         info: an :class:`apexrl.envs.EnvSpecInfo` (``action_space``, ``env_id``).
         algo: named in the error message.
 
     Raises:
-        ValueError: another space (the message names the algorithms for discrete actions and
-            those for Box ones), a Box of more than one dimension, or unbounded bounds.
+        ValueError: another space, a Box of more than one dimension, or unbounded bounds; the
+            message names the algorithms that fit the env's space.
     """
+    from apexrl.agents import agents_for
+    from apexrl.envs.actions import action_space_error
+
     space = getattr(info, "action_space", None)
-    env_id = getattr(info, "env_id", "the environment")
-    if not isinstance(space, spaces.Box):
-        raise ValueError(f"{algo} needs a continuous (Box) action space, but {env_id} has {space}; "
-                         f"use a DQN-family algorithm (apex-dqn, dqn, rainbow, ...) for discrete actions, or one of "
-                         f"{', '.join(CONTINUOUS_ALGOS)} on a Box environment such as Pendulum-v1")
-    if len(space.shape) != 1:
-        raise ValueError(f"{algo} needs a one-dimensional Box action space, {env_id} has shape {space.shape}; "
-                         "wrap the env so that its actions are a flat vector")
-    if not (np.isfinite(space.low).all() and np.isfinite(space.high).all()):
-        raise ValueError(f"{algo} squashes actions into the Box's bounds, but {env_id}'s action space {space} "
-                         "is unbounded; wrap it with gymnasium.wrappers.ClipAction / RescaleAction")
+    fitting = {kind: agents_for(kind) for kind in ("discrete", "continuous")}
+    message = action_space_error(getattr(info, "env_id", "the environment"), algo, "continuous", space, fitting)
+    if message is not None:
+        raise ValueError(message)
     return space
 
 
 def to_device_batch(sample: SampledBatch, prepare: Callable[[torch.Tensor], torch.Tensor],
                     device: torch.device) -> TorchBatch:
-    """A sampled batch as tensors on ``device``, observations prepared once (``networks.prepare``).
-
-    On CUDA the host arrays are pinned and copied without blocking; on CPU they are shared with
-    NumPy (no copy).
-    """
-    cuda = device.type == "cuda"
-
-    def move(array: np.ndarray) -> torch.Tensor:
-        tensor = torch.from_numpy(np.ascontiguousarray(array))
-        return tensor.pin_memory().to(device, non_blocking=True) if cuda else tensor
-
+    """A sampled batch as tensors on ``device``, observations prepared once (``networks.prepare``);
+    the copy is :func:`apexrl.runtime.device.to_device`'s (pinned, non-blocking on CUDA; shared
+    with NumPy on CPU)."""
+    move = to_device(device)
     d = sample.data
     return TorchBatch(obs=prepare(move(d.obs)), action=move(d.action).float(), reward=move(d.reward),
                       discount=move(d.discount), next_obs=prepare(move(d.next_obs)), weights=move(sample.weights))

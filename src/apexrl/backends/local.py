@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+import traceback
 from typing import Any
 
 from torch import nn
@@ -15,6 +16,23 @@ from apexrl.runtime.evaluator import periodic_evaluation
 from apexrl.runtime.params import LocalParams, SharedParams
 
 log = logging.getLogger("apexrl")
+
+
+def evaluator_restarts(config: Any) -> ActorRestarts:
+    """The evaluator's supervision: ``--max-evaluator-restarts`` failures in a row stop the run."""
+    return ActorRestarts(1, config.run.max_evaluator_restarts, role="evaluator", flag="--max-evaluator-restarts")
+
+
+def evaluator_failed(restarts: ActorRestarts, error: str, trace: str | None) -> float:
+    """Log an evaluator failure with its traceback; returns the delay before it may run again.
+
+    Raises:
+        ActorError: the evaluator is in a crash loop (the message names the last error).
+    """
+    delay = restarts.crashed(0, error)
+    log.warning("evaluator failed (%s); %s; the periodic evaluations go on, the final one does not depend on "
+                "it\n%s", error, restarts.describe(0), trace or "(no traceback: the process ended)")
+    return delay
 
 
 class LocalSource:
@@ -82,18 +100,31 @@ class LocalSource:
 
 
 class LocalEvaluator:
-    """Evaluates the learner's network synchronously when asked."""
+    """Evaluates the learner's network synchronously when asked. An evaluation that raises is
+    logged with its traceback and skipped; ``--max-evaluator-restarts`` failures in a row stop the
+    run (:class:`~apexrl.runtime.actor.ActorRestarts` with ``role="evaluator"``)."""
 
     def __init__(self, config: Any, algo: str, network: nn.Module, env_kwargs: dict[str, Any]) -> None:
         self.config, self.algo = config, algo
+        self.restarts = evaluator_restarts(config)
         self.network = network
         self.env_kwargs = env_kwargs
         self._results: list[tuple[dict[str, float], list[float]]] = []
         self._count = 0
 
     def request(self, tag: dict[str, float]) -> bool:
-        returns = periodic_evaluation(self.algo, self.network, self.config.run, self._count, self.env_kwargs)
-        self._count += 1
+        """Evaluate now; True (the request is consumed, with a result or a logged failure).
+
+        Raises:
+            ActorError: the evaluation failed ``max_evaluator_restarts`` + 1 times in a row.
+        """
+        count, self._count = self._count, self._count + 1
+        try:
+            returns = periodic_evaluation(self.algo, self.network, self.config.run, count, self.env_kwargs)
+        except Exception as exc:
+            evaluator_failed(self.restarts, f"{type(exc).__name__}: {exc}", traceback.format_exc())
+            return True
+        self.restarts.delivered(0)
         self._results.append((tag, returns))
         return True
 

@@ -34,6 +34,7 @@ from typing import Any
 import torch
 
 from apexrl.agents import get_agent
+from apexrl.backends.local import evaluator_failed, evaluator_restarts
 from apexrl.envs import EnvSpecInfo
 from apexrl.replay.build import build_replay
 from apexrl.runtime.actor import Actor, ActorFailure, ActorMessage, ActorRestarts, frames_per_step
@@ -326,45 +327,99 @@ def _evaluator_main(config: Any, algo: str, info: EnvSpecInfo, params: SharedPar
             return
         try:
             params.pull(net)
-            returns = periodic_evaluation(algo, net, run, count, env_kwargs)
+            returns = periodic_evaluation(algo, net, run, tag.get("index", count), env_kwargs)
             results.put((tag, returns))
         except Exception as exc:
-            results.put((tag, f"{type(exc).__name__}: {exc}"))
+            results.put((tag, (f"{type(exc).__name__}: {exc}", traceback.format_exc())))
         count += 1
 
 
 class ProcessEvaluator:
-    """An evaluator process; one evaluation at a time, requests while busy are skipped."""
+    """An evaluator process; one evaluation at a time, requests while busy are skipped.
+
+    Supervised like the actors (:class:`~apexrl.runtime.actor.ActorRestarts`, ``role="evaluator"``):
+    an evaluation that raised is logged with its traceback; a process that died (killed, crashed)
+    is started again after a back-off; ``--max-evaluator-restarts`` failures in a row without a
+    finished evaluation stop the run with the last error.
+    """
 
     def __init__(self, config: Any, algo: str, info: EnvSpecInfo, params: SharedParams, ctx: Any,
                  env_kwargs: dict[str, Any]) -> None:
-        self.requests = ctx.Queue()
-        self.results = ctx.Queue()
+        self.ctx = ctx
+        self.args = (config, algo, info, params)
+        self.env_kwargs = env_kwargs
+        self.restarts = evaluator_restarts(config)
         self.busy = False
-        self.process = start_child(ctx, _evaluator_main, (config, algo, info, params, self.requests, self.results,
-                                                          env_kwargs, os.getpid()), name="apexrl-evaluator")
+        self.count = 0
+        self.restart_at: float | None = None
+        self.process: Any = None
+        self._spawn()
+
+    def _spawn(self) -> None:
+        self.requests = self.ctx.Queue()
+        self.results = self.ctx.Queue()
+        self.busy = False
+        self.restart_at = None
+        self.process = start_child(self.ctx, _evaluator_main, (*self.args, self.requests, self.results,
+                                                               self.env_kwargs, os.getpid()), name="apexrl-evaluator")
+
+    def _died(self) -> None:
+        code = self.process.exitcode
+        self.process.join(timeout=1)
+        delay = evaluator_failed(self.restarts, f"evaluator process exited with code {code}", None)
+        self.process, self.busy = None, False
+        self.restart_at = time.monotonic() + delay
 
     def request(self, tag: dict[str, float]) -> bool:
+        """Ask for an evaluation of the newest published parameters; False while one runs (or while
+        the evaluator waits to be started again)."""
+        if self.process is None:
+            if self.restart_at is None or time.monotonic() < self.restart_at:
+                return False
+            self._spawn()
+        elif self.process.exitcode is not None:
+            self._died()
+            return False
         if self.busy:
             return False
-        self.requests.put(tag)
+        self.requests.put({**tag, "index": self.count})
+        self.count += 1
         self.busy = True
         return True
 
     def poll(self) -> list[tuple[dict[str, float], list[float]]]:
+        """Finished evaluations ``[(tag, returns)]``.
+
+        Raises:
+            ActorError: the evaluator is in a crash loop.
+        """
         out = []
+        if self.process is None:
+            return out
         try:
             while True:
                 tag, returns = self.results.get_nowait()
                 self.busy = False
-                if isinstance(returns, str):
-                    raise RuntimeError(f"evaluator failed: {returns}")
+                tag = {k: v for k, v in tag.items() if k != "index"}
+                if isinstance(returns, tuple):  # (error, traceback): the evaluation raised
+                    delay = evaluator_failed(self.restarts, *returns)
+                    if delay > 0:
+                        self.busy = True  # no new request before the back-off
+                        self.restart_at = time.monotonic() + delay
+                    continue
+                self.restarts.delivered(0)
                 out.append((tag, returns))
         except queue_lib.Empty:
             pass
+        if self.busy and self.restart_at is not None and time.monotonic() >= self.restart_at:
+            self.busy, self.restart_at = False, None
+        if self.process.exitcode is not None:
+            self._died()
         return out
 
     def stop(self) -> None:
+        if self.process is None:
+            return
         if self.process.is_alive():
             self.requests.put(None)
             self.process.join(timeout=5)

@@ -51,6 +51,7 @@ from apexrl.agents import get_agent
 from apexrl.envs import EnvSpecInfo
 from apexrl.logging import ProgressBar
 from apexrl.ray_address import check_ray_address
+from apexrl.backends.local import evaluator_failed, evaluator_restarts
 from apexrl.backends.ray_stores import ParamStore, RayParams, RayShardedReplay, ReplayShard
 from apexrl.runtime.actor import Actor, ActorMessage, ActorRestarts
 from apexrl.runtime.evaluator import periodic_evaluation
@@ -109,9 +110,10 @@ def init_ray(address: str | None, num_actors: int) -> bool:
 
 
 # ---------------------------------------------------------------------------- actors
-@ray.remote(num_cpus=1)
+@ray.remote(num_cpus=1, max_concurrency=2)
 class ActorWorker:
-    """One Ape-X actor: the shared :class:`Actor` loop writing into replay shards."""
+    """One Ape-X actor: the shared :class:`Actor` loop writing into replay shards. Threaded (two
+    calls at a time): :meth:`busy_for` answers while :meth:`run` steps, for hang detection."""
 
     def __init__(self, config: Any, algo: str, info: EnvSpecInfo, index: int, store: Any, shards: list[Any],
                  start_frames: int) -> None:
@@ -119,14 +121,21 @@ class ActorWorker:
         self.index, self.store, self.shards = index, store, shards
         self.node = ray.get_runtime_context().get_node_id()
         generation = ray.get(store.next_generation.remote(index))
+        self.clock = np.zeros(index + 1)  # clock[index]: monotonic start of a running env step, or 0
         self.actor = Actor(config, algo, info, index, RayParams(store), generation=generation,
-                           start_frames=start_frames)
+                           start_frames=start_frames, step_clock=self.clock)
         # one shard per actor (by index): a pixel stream's frames and the transitions that use them,
         # sent in different messages, must land in the same shard
         self.shard = shards[index % len(shards)]
 
     def pid(self) -> int:
         return os.getpid()
+
+    def busy_for(self) -> float:
+        """Seconds the environment step (or reset) now running has taken; 0 between steps. Measured
+        on the worker's own clock, so it compares across nodes."""
+        started = float(self.clock[self.index])
+        return time.monotonic() - started if started > 0.0 else 0.0
 
     def node_id(self) -> str:
         return self.node
@@ -171,6 +180,9 @@ class RaySource:
         self.empty = np.zeros(0, dtype=np.float32)
         self._last_supervise = 0.0
         self.retrying = [False] * n
+        self.probes: dict[Any, int] = {}  # busy_for() calls in flight -> actor index
+        self.hung: dict[int, str] = {}  # actors killed because a step hung -> the error to report
+        self._last_probe = 0.0
 
     def start(self) -> None:
         for i, w in enumerate(self.workers):
@@ -199,6 +211,7 @@ class RaySource:
                     cause = getattr(exc, "cause", None) or exc
                     error = f"{type(cause).__name__}: {str(cause).splitlines()[0] if str(cause) else ''}"
                     ray.kill(self.workers[i], no_restart=False)
+                error = self.hung.pop(i, None) or error  # killed by _check_hangs: say why
                 self.retrying[i] = True  # until it sends data again
                 delay = self.restarts.crashed(i, error)  # raises ActorError in a crash loop
                 log.warning("actor %d crashed (%s); %s in %.1f s", i, error, self.restarts.describe(i), delay)
@@ -207,6 +220,28 @@ class RaySource:
             if now >= due:
                 del self.restart_at[i]
                 self.runs[self.workers[i].run.remote()] = i
+        self._check_hangs(now)
+
+    def _check_hangs(self, now: float) -> None:
+        """Once a second, ask every running actor how long its current env step has taken; one past
+        ``--actor-timeout-s`` is killed (Ray restarts it) and counted as a crash, as in ``mp``."""
+        timeout = self.runtime.config.actor.actor_timeout_s
+        if self.probes:
+            ready, _ = ray.wait(list(self.probes), num_returns=len(self.probes), timeout=0)
+            for ref in ready:
+                i = self.probes.pop(ref)
+                try:
+                    busy = float(ray.get(ref))
+                except Exception:  # the worker is gone or restarting: its run() call reports it
+                    continue
+                if busy > timeout and i not in self.hung:
+                    self.hung[i] = f"environment step hung for more than {timeout:g} s (--actor-timeout-s)"
+                    ray.kill(self.workers[i], no_restart=False)
+        if now - self._last_probe >= 1.0:
+            self._last_probe = now
+            waiting = set(self.probes.values())
+            for i in set(self.runs.values()) - waiting - set(self.hung):
+                self.probes[self.workers[i].busy_for.remote()] = i
 
     def poll(self, max_messages: int, timeout: float) -> list[ActorMessage]:
         """Receipts of messages actors inserted since the last call (the items are in the shards).
@@ -264,27 +299,54 @@ class EvaluatorWorker:
 
 
 class RayEvaluator:
-    """One evaluation at a time in an evaluator actor; requests while busy are skipped."""
+    """One evaluation at a time in an evaluator actor; requests while busy are skipped. Supervised
+    like the ``mp`` evaluator: a failed evaluation is logged with its error, a dead worker is
+    created again after a back-off, ``--max-evaluator-restarts`` failures in a row stop the run."""
 
     def __init__(self, runtime: RayRuntime, env_kwargs: dict[str, Any]) -> None:
-        self.runtime = runtime
-        self.worker = EvaluatorWorker.remote(runtime.config, runtime.algo, runtime.info, runtime.store, env_kwargs)
+        self.runtime, self.env_kwargs = runtime, env_kwargs
+        self.restarts = evaluator_restarts(runtime.config)
+        self.worker: Any = self._worker()
         self.pending: Any = None
+        self.restart_at: float | None = None
+
+    def _worker(self) -> Any:
+        r = self.runtime
+        return EvaluatorWorker.options(max_restarts=0).remote(r.config, r.algo, r.info, r.store, self.env_kwargs)
 
     def request(self, tag: dict[str, float]) -> bool:
         if self.pending is not None:
             return False
+        if self.restart_at is not None:
+            if time.monotonic() < self.restart_at:
+                return False
+            self.restart_at = None
         self.pending = self.worker.evaluate.remote(tag)
         return True
 
     def poll(self) -> list[tuple[dict[str, float], list[float]]]:
+        """Finished evaluations.
+
+        Raises:
+            ActorError: the evaluator is in a crash loop.
+        """
         if self.pending is None or not ray.wait([self.pending], timeout=0)[0]:
             return []
         ref, self.pending = self.pending, None
         try:
-            return [ray.get(ref)]
-        except Exception as exc:
-            raise RuntimeError(f"evaluator failed: {exc}") from exc
+            result = ray.get(ref)
+        except ray.exceptions.RayActorError as exc:  # the worker process died: a new one
+            self.restart_at = time.monotonic() + evaluator_failed(
+                self.restarts, f"evaluator actor died: {str(exc).splitlines()[0]}", None)
+            self.worker = self._worker()
+            return []
+        except Exception as exc:  # the evaluation raised inside the worker
+            cause = getattr(exc, "cause", None) or exc
+            self.restart_at = time.monotonic() + evaluator_failed(
+                self.restarts, f"{type(cause).__name__}: {cause}", str(exc))
+            return []
+        self.restarts.delivered(0)
+        return [result]
 
     def stop(self) -> None:
         ray.kill(self.worker, no_restart=True)

@@ -7,7 +7,7 @@
 * :func:`final_observations` / :func:`completed_episodes`: read a same-step-autoreset
   vector env's ``info``.
 * :func:`check_env_id`, :func:`env_info`, :func:`require_action_space`: fail fast before any
-  process starts (``require_discrete`` is its deprecated ``Discrete``-only form).
+  process starts.
 * Continuous control: ``Pendulum-v1`` and ``MountainCarContinuous-v0`` with the default install,
   Gymnasium's MuJoCo v5 ids with the ``mujoco`` extra, the DeepMind Control Suite's
   ``dm_control/<domain>-<task>-v0`` ids with the ``control`` extra (:mod:`apexrl.envs.control`);
@@ -28,7 +28,6 @@ from apexrl.envs.make import (
     make_vector_env,
     register_env_families,
     require_action_space,
-    require_discrete,
 )
 
 __all__ = [
@@ -46,7 +45,6 @@ __all__ = [
     "make_vector_env",
     "register_env_families",
     "require_action_space",
-    "require_discrete",
     "wrap_atari",
     "wrap_deepmind",
 ]

@@ -12,7 +12,6 @@ several of them; :func:`final_observations` and :func:`completed_episodes`
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -60,7 +59,6 @@ __all__ = [
     "make_vector_env",
     "register_env_families",
     "require_action_space",
-    "require_discrete",
 ]
 
 
@@ -413,21 +411,3 @@ def require_action_space(
     if message is not None:
         raise ValueError(message)
     return info
-
-
-_CONTINUOUS_ALGORITHMS = ("ddpg", "td3", "sac", "apex-dpg", "d4pg")
-
-
-def require_discrete(env_id: str, algorithm: str, **make_kwargs: Any) -> None:
-    """Deprecated: ``require_action_space(env_id, algorithm, "discrete", fitting)``.
-
-    Kept for callers not yet switched; the algorithms it names for ``Box`` actions are the
-    continuous ones of issue 12 (``ddpg, td3, sac, apex-dpg, d4pg``), not the registry's.
-
-    Raises:
-        ValueError: as :func:`require_action_space` with ``kind="discrete"``.
-    """
-    warnings.warn("require_discrete is deprecated; use require_action_space(env_id, algorithm, 'discrete', "
-                  "fitting) with the agent registry's algorithm names", DeprecationWarning, stacklevel=2)
-    require_action_space(env_id, algorithm, "discrete",
-                         {"discrete": [algorithm], "continuous": list(_CONTINUOUS_ALGORITHMS)}, **make_kwargs)

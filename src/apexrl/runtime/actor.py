@@ -81,15 +81,21 @@ class ActorRestarts:
     streak, from ``backoff_s`` up to ``max_backoff_s``, and starts again at ``backoff_s`` after a
     delivery. Every restart is counted in :attr:`counts` (the ``actor_restarts`` metric).
 
+    The evaluator is supervised by the same rule (``role="evaluator"``, ``--max-evaluator-restarts``;
+    a finished evaluation is its delivery).
+
     Args:
         num_actors: actors supervised.
         max_restarts: restarts allowed in a row without a delivery (``--max-actor-restarts``).
         backoff_s: delay before the first restart of a streak.
         max_backoff_s: the cap of the doubling delay.
+        role: the name of what is supervised, in messages (``actor``, ``evaluator``).
+        flag: the flag that sets ``max_restarts``, in messages.
     """
 
     def __init__(self, num_actors: int, max_restarts: int, backoff_s: float = 0.2,
-                 max_backoff_s: float = 5.0) -> None:
+                 max_backoff_s: float = 5.0, role: str = "actor", flag: str = "--max-actor-restarts") -> None:
+        self.role, self.flag = role, flag
         self.max_restarts = max_restarts
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
@@ -118,10 +124,11 @@ class ActorRestarts:
         self.last_error[index] = error
         if self.streak[index] >= self.max_restarts:
             n = self.streak[index] + 1
-            raise ActorError(f"actor {index} failed {'once' if n == 1 else f'{n} times in a row'} without delivering "
-                             f"any experience (--max-actor-restarts {self.max_restarts}: a crash loop, after "
-                             f"{self.counts[index]} restart{'s' if self.counts[index] != 1 else ''} of this actor "
-                             f"in all); last error: {error}")
+            what = "any experience" if self.role == "actor" else "a result"
+            raise ActorError(f"{self.role} {index} failed {'once' if n == 1 else f'{n} times in a row'} without "
+                             f"delivering {what} ({self.flag} {self.max_restarts}: a crash loop, after "
+                             f"{self.counts[index]} restart{'s' if self.counts[index] != 1 else ''} of this "
+                             f"{self.role} in all); last error: {error}")
         if self.counts[index] + 1 >= GENERATIONS_PER_RESUME:  # each start of an actor takes a seed generation
             raise ActorError(f"actor {index} was restarted {self.counts[index]:,} times in this session, which uses up "
                              "its seed generations (apexrl.runtime.seeding.GENERATIONS_PER_RESUME); the run stops "
@@ -134,7 +141,7 @@ class ActorRestarts:
     def describe(self, index: int) -> str:
         """``restart 3 (2 in a row without a delivery, the limit is 10)`` for log lines."""
         return (f"restart {self.counts[index]} ({self.streak[index]} in a row without a delivery, "
-                f"--max-actor-restarts {self.max_restarts})")
+                f"{self.flag} {self.max_restarts})")
 
 
 @dataclass

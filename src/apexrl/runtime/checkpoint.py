@@ -6,7 +6,9 @@ A checkpoint is ``RUN_DIR/checkpoints/ckpt-<learner_steps>/`` holding
 - ``state.json``: counters, configuration, optimizer hyperparameters, NumPy RNG states,
   library versions — anything JSON can hold;
 - ``arrays/<name>.npy``: NumPy arrays (the replay's contents and priorities), read back with
-  ``allow_pickle=False``;
+  ``allow_pickle=False``; an array above 64 MiB is split into ``<name>.part-K-of-N.npy`` chunks,
+  and a chunk whose content did not change since the previous checkpoint is hard-linked from it
+  instead of written again (:mod:`apexrl.runtime.array_chunks`: incremental replay checkpoints);
 - ``COMPLETE``: written last, a JSON manifest of every other file with its size and SHA-256.
 
 The directory is written under a temporary name (``.tmp-ckpt-...``), every file fsynced,
@@ -33,6 +35,7 @@ import logging
 import os
 import re
 import shutil
+import time
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +43,8 @@ from typing import Any
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
+
+from apexrl.runtime import array_chunks
 
 log = logging.getLogger("apexrl")
 
@@ -143,7 +148,8 @@ def checkpoint_dirs(run_dir: str) -> list[str]:
 
 
 def save_checkpoint(run_dir: str, step: int, tensors: dict[str, torch.Tensor], arrays: dict[str, np.ndarray],
-                    state: dict[str, Any], keep: int = 3) -> str:
+                    state: dict[str, Any], keep: int = 3, previous: str | None = None,
+                    stats: dict[str, float] | None = None) -> str:
     """Write a checkpoint for learner step ``step`` atomically; returns its directory.
 
     Args:
@@ -154,6 +160,11 @@ def save_checkpoint(run_dir: str, step: int, tensors: dict[str, torch.Tensor], a
         arrays: name -> NumPy array (numeric dtypes only; names of letters, digits, ``._-``).
         state: a JSON-serialisable document.
         keep: complete checkpoints to keep (``>= 1``); older ones are deleted afterwards.
+        previous: a complete checkpoint directory (the newest); array chunks whose content digest
+            equals the one it recorded are hard-linked from it instead of written
+            (:mod:`apexrl.runtime.array_chunks`). ``None``: every file is written.
+        stats: if given, filled with ``bytes_written`` and ``bytes_linked`` (files of this
+            checkpoint written now / hard-linked from ``previous``).
 
     Raises:
         ValueError: ``keep < 1``, an array name that is not a plain file name, an object array,
@@ -186,19 +197,31 @@ def save_checkpoint(run_dir: str, step: int, tensors: dict[str, torch.Tensor], a
         files.append("tensors.safetensors")
         _write_bytes(os.path.join(tmp, "state.json"), json.dumps(state).encode())
         files.append("state.json")
-        for name, a in arrays.items():
-            rel = os.path.join("arrays", f"{name}.npy")
-            a = np.ascontiguousarray(a)
-            np.save(os.path.join(tmp, rel), a, allow_pickle=False)
-            _check_npy(os.path.join(tmp, rel), a.nbytes)
-            files.append(rel)
-        manifest = {}
+        before = _previous_manifest(previous)
+        manifest: dict[str, dict[str, Any]] = {}
+        for name, whole in arrays.items():
+            for stem, a in array_chunks.chunks(name, whole):
+                rel = os.path.join("arrays", f"{stem}.npy")
+                digest = array_chunks.content_digest(a)
+                old_entry = before.get(rel)
+                if old_entry is not None and old_entry.get("content") == digest:  # unchanged: link it
+                    array_chunks.link_or_copy(os.path.join(str(previous), rel), os.path.join(tmp, rel))
+                    manifest[rel] = dict(old_entry)
+                    continue
+                np.save(os.path.join(tmp, rel), np.ascontiguousarray(a), allow_pickle=False)
+                _check_npy(os.path.join(tmp, rel), a.nbytes)
+                files.append(rel)
+                manifest[rel] = {"content": digest}
         for rel in files:
             path = os.path.join(tmp, rel)
             _fsync_file(path)
-            manifest[rel] = {"bytes": os.path.getsize(path), "sha256": _sha256(path)}
+            manifest.setdefault(rel, {}).update(bytes=os.path.getsize(path), sha256=_sha256(path))
         _fsync_dir(os.path.join(tmp, "arrays"))
         _fsync_dir(tmp)
+        if stats is not None:
+            written = sum(manifest[rel]["bytes"] for rel in files)
+            stats.update(bytes_written=float(written),
+                         bytes_linked=float(sum(e["bytes"] for e in manifest.values()) - written))
         if os.path.exists(final):  # same step saved twice (e.g. SIGTERM right after a save)
             old = final + f".old-{os.getpid()}"
             os.rename(final, old)
@@ -292,15 +315,33 @@ def load_checkpoint(path: str) -> Checkpoint:
             state = json.load(f)
     except Exception as exc:  # safetensors raises its own error types
         raise CheckpointError(f"checkpoint {path} is unreadable: {type(exc).__name__}: {exc}") from exc
-    arrays = {}
+    parts = {}
     for rel in manifest:
         if rel.startswith("arrays" + os.sep) and rel.endswith(".npy"):
             try:
-                arrays[os.path.basename(rel)[:-4]] = np.load(os.path.join(path, rel), allow_pickle=False)
+                parts[os.path.basename(rel)[:-4]] = np.load(os.path.join(path, rel), allow_pickle=False,
+                                                            mmap_mode="r")
             except ValueError as exc:  # an object array needs pickle: refused, never executed
                 raise CheckpointError(f"checkpoint file {os.path.join(path, rel)} is not a plain array: {exc}") \
                     from exc
+    try:  # chunks are concatenated into memory; whole arrays are read into memory from their map
+        arrays = {k: np.array(v) for k, v in array_chunks.assemble(parts).items()}
+    except ValueError as exc:
+        raise CheckpointError(f"checkpoint {path}: {exc}") from exc
     return Checkpoint(path=path, tensors=tensors, arrays=arrays, state=state)
+
+
+def _previous_manifest(previous: str | None) -> dict[str, dict[str, Any]]:
+    """The file entries of a complete checkpoint's ``COMPLETE`` manifest, or ``{}`` (none given,
+    unreadable, or without content digests)."""
+    if previous is None:
+        return {}
+    try:
+        with open(os.path.join(previous, MARKER)) as f:
+            files = json.load(f)["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    return {rel: entry for rel, entry in files.items() if isinstance(entry, dict) and "content" in entry}
 
 
 def load_latest(run_dir: str) -> Checkpoint:
@@ -341,6 +382,8 @@ class CheckpointWriter:
         errors: the message of every failed save of this session, in order.
         consecutive: failed saves since the last successful one.
         last_good: the newest complete checkpoint of the run, or ``None``.
+        last_stats: of the last successful save: ``seconds``, ``bytes_written``, ``bytes_linked``
+            (empty before one).
     """
 
     def __init__(self, run_dir: str, keep: int, max_failures: int) -> None:
@@ -351,6 +394,7 @@ class CheckpointWriter:
             log.warning("removed %s, left by an interrupted checkpoint save", path)
         found = checkpoint_dirs(run_dir)
         self.last_good: str | None = found[0] if found else None
+        self.last_stats: dict[str, float] = {}
 
     def save(self, step: int, tensors: dict[str, torch.Tensor], arrays: dict[str, np.ndarray],
              state: dict[str, Any]) -> str | None:
@@ -361,8 +405,11 @@ class CheckpointWriter:
             CheckpointError: the ``max_failures``-th failed save in a row; the message names the
                 flag, the last good checkpoint and the last error.
         """
+        stats: dict[str, float] = {}
+        start = time.monotonic()
         try:
-            path = save_checkpoint(self.run_dir, step, tensors, arrays, state, keep=self.keep)
+            path = save_checkpoint(self.run_dir, step, tensors, arrays, state, keep=self.keep, previous=self.last_good,
+                                   stats=stats)
         except CheckpointError as exc:
             self.errors.append(str(exc))
             self.consecutive += 1
@@ -376,6 +423,9 @@ class CheckpointWriter:
             return None
         self.consecutive = 0
         self.last_good = path
+        self.last_stats = {"seconds": time.monotonic() - start, **stats}
+        log.info("checkpoint %s: %.1f s, %.1f MB written, %.1f MB linked from the previous one", path,
+                 self.last_stats["seconds"], stats.get("bytes_written", 0) / 1e6, stats.get("bytes_linked", 0) / 1e6)
         return path
 
 

@@ -296,7 +296,9 @@ def train(config: Any, agent: Agent, backend: Any, resume: str | None = None, *,
                            (env_frames - last_log_frames) / (now - last_log),
                            (learner_steps - last_log_steps) / (now - last_log), len(replay), episodes,
                            last_metrics, restarts_before + source.restarts.total, len(ckpts.errors))
-                logger.log(row, _scalars(row, last_metrics))
+                scalars = _scalars(row, last_metrics)
+                scalars.update({f"runtime/checkpoint_{k}": v for k, v in ckpts.last_stats.items()})
+                logger.log(row, scalars)
                 pending_eval = None
                 last_log, last_log_frames, last_log_steps = now, env_frames, learner_steps
                 last_progress = now
@@ -374,6 +376,7 @@ def train(config: Any, agent: Agent, backend: Any, resume: str | None = None, *,
         "resumes": c["resumes"],
         "checkpoint": checkpoint_path,
         "checkpoint_errors": ckpts.errors,
+        "last_checkpoint_stats": ckpts.last_stats,
         "run_dir": run_dir,
     }
     summary.update(placement)

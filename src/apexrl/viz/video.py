@@ -93,20 +93,26 @@ def play(network: nn.Module, env: Any, *, epsilon: float, seed: int, max_steps: 
 
     Returns: the :class:`Episode`.
     """
-    if agent is not None and agent.action_kind != "discrete":
-        return _play_actions(network, env, agent, seed, max_steps, render, rng or np.random.default_rng(seed))
     rng = rng or np.random.default_rng(seed)
-    q_function = q_function or network
+    network.eval()
+    if agent is not None and agent.action_kind != "discrete":
+        def choose(obs: np.ndarray) -> tuple[Any, np.ndarray]:
+            action = agent.greedy_actions(network, obs[None], env.action_space, 0.0, rng)[0]
+            return action, np.zeros(0, np.float32)
+    else:
+        q_function = q_function or network
+        num_actions = int(env.action_space.n)
+
+        def choose(obs: np.ndarray) -> tuple[Any, np.ndarray]:
+            with torch.inference_mode():
+                q = q_function(torch.from_numpy(obs[None]))[0].float().numpy()
+            return (int(rng.integers(num_actions)) if rng.random() < epsilon else int(q.argmax())), q
     obs, _ = env.reset(seed=seed)
     observations, actions, rewards, qs, frames = [], [], [], [], []
-    num_actions = int(env.action_space.n)
-    network.eval()
     for _ in range(max_steps):
         if render:
             frames.append(rgb_frame(env))
-        with torch.inference_mode():
-            q = q_function(torch.from_numpy(np.asarray(obs)[None]))[0].float().numpy()
-        action = int(rng.integers(num_actions)) if rng.random() < epsilon else int(q.argmax())
+        action, q = choose(np.asarray(obs))
         observations.append(np.asarray(obs))
         actions.append(action)
         qs.append(q)
@@ -115,28 +121,9 @@ def play(network: nn.Module, env: Any, *, epsilon: float, seed: int, max_steps: 
         if terminated or truncated:
             break
     frames_arr = np.stack(frames) if frames else np.zeros((0, 1, 1, 3), np.uint8)
-    return Episode(np.stack(observations), np.asarray(actions, np.int64), np.asarray(rewards, np.float64),
+    action_arr = np.stack(actions) if isinstance(actions[0], np.ndarray) else np.asarray(actions, np.int64)
+    return Episode(np.stack(observations), action_arr, np.asarray(rewards, np.float64),
                    np.stack(qs).astype(np.float32), frames_arr)
-
-
-def _play_actions(network: nn.Module, env: Any, agent: Any, seed: int, max_steps: int, render: bool,
-                  rng: np.random.Generator) -> Episode:
-    obs, _ = env.reset(seed=seed)
-    observations, actions, rewards, frames = [], [], [], []
-    network.eval()
-    for _ in range(max_steps):
-        if render:
-            frames.append(rgb_frame(env))
-        action = agent.greedy_actions(network, np.asarray(obs)[None], env.action_space, 0.0, rng)[0]
-        observations.append(np.asarray(obs))
-        actions.append(action)
-        obs, reward, terminated, truncated, _ = env.step(action)
-        rewards.append(float(reward))
-        if terminated or truncated:
-            break
-    frames_arr = np.stack(frames) if frames else np.zeros((0, 1, 1, 3), np.uint8)
-    return Episode(np.stack(observations), np.stack(actions), np.asarray(rewards, np.float64),
-                   np.zeros((len(actions), 0), np.float32), frames_arr)
 
 
 def frames_per_second(env: Any) -> float:

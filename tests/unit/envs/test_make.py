@@ -1,4 +1,4 @@
-"""make_env / make_vector_env / check_env_id / env_info / require_discrete (the action-space
+"""make_env / make_vector_env / check_env_id / env_info / require_action_space (the action-space
 checks are in test_actions.py)."""
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from apexrl.envs import (  # noqa: E402
     final_observations,
     make_env,
     make_vector_env,
-    require_discrete,
 )
 
 # --- single envs ---------------------------------------------------------------------------
@@ -172,7 +171,7 @@ def test_malformed_ids():
         check_env_id(3)  # type: ignore[arg-type]
 
 
-# --- env_info / require_discrete -----------------------------------------------------------
+# --- env_info / require_action_space -----------------------------------------------------------
 
 
 def test_env_info():
@@ -201,15 +200,6 @@ def test_env_info():
     assert (pendulum.action_shape, pendulum.action_dtype) == ((1,), np.dtype(np.float32))
     with pytest.raises(dataclasses.FrozenInstanceError):
         cart.num_actions = 3  # type: ignore[misc]
-
-
-def test_require_discrete_is_a_deprecated_require_action_space():
-    with pytest.warns(DeprecationWarning, match="require_action_space"):
-        require_discrete("CartPole-v1", "apex-dqn")
-    with pytest.warns(DeprecationWarning), pytest.raises(ValueError) as excinfo:
-        require_discrete("Pendulum-v1", "apex-dqn")
-    assert str(excinfo.value) == ("`apex-dqn` needs a Discrete action space but Pendulum-v1 has "
-                                  "Box(-2.0, 2.0, (1,), float32); for Box actions use: ddpg, td3, sac, apex-dpg, d4pg")
 
 
 # --- vector envs ---------------------------------------------------------------------------
