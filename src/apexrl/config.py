@@ -215,7 +215,28 @@ class EpsilonGreedyConfig(ActorConfig):
 
 
 @dataclass(frozen=True)
-class DQNConfig:
+class LearnerRuntimeConfig:
+    """The fields of every agent's learner group that the runtime reads besides the learning rule
+    (batch size, n and γ are the rule's own): publication period, updates per loop iteration,
+    the NaN bound and the device."""
+
+    publish_period: int = 1
+    """Learner steps between parameter publications to actors."""
+    updates_per_step: int = 1
+    """Learner updates per main-loop iteration."""
+    max_consecutive_nonfinite: int = 100
+    """A NaN or infinite loss or gradient skips its update; this many in a row stop the run."""
+    device: str = "auto"
+    """Where the learner's networks and updates run: auto (CUDA when present, else cpu), cpu,
+    cuda or cuda:N. Replay and actors stay on the host."""
+
+    def __post_init__(self) -> None:
+        check_device(self.device)
+        _positive(self, "publish_period", "updates_per_step", "max_consecutive_nonfinite")
+
+
+@dataclass(frozen=True)
+class DQNConfig(LearnerRuntimeConfig):
     """The learning rule: dueling double Q-learning with n-step returns (the Ape-X DQN loss)."""
 
     n_step: int = 3
@@ -259,20 +280,10 @@ class DQNConfig:
     """mse: ½δ² (Ape-X); huber: Huber with κ=1 (DQN 2015)."""
     hidden_sizes: tuple[int, ...] = (256, 256)
     """Widths of the MLP torso (vector observations) or of the hidden layer after a conv torso."""
-    publish_period: int = 1
-    """Learner steps between parameter publications to actors."""
-    updates_per_step: int = 1
-    """Learner updates per main-loop iteration."""
-    max_consecutive_nonfinite: int = 100
-    """A NaN or infinite loss or gradient skips its update; this many in a row stop the run."""
-    device: str = "auto"
-    """Where the learner's networks and updates run: auto (CUDA when present, else cpu), cpu,
-    cuda or cuda:N. Replay and actors stay on the host."""
 
     def __post_init__(self) -> None:
-        check_device(self.device)
-        _positive(self, "n_step", "batch_size", "learning_rate", "optimizer_eps", "target_update_period",
-                  "publish_period", "updates_per_step", "max_consecutive_nonfinite")
+        super().__post_init__()
+        _positive(self, "n_step", "batch_size", "learning_rate", "optimizer_eps", "target_update_period")
         _require(0.0 <= self.gamma <= 1.0, "gamma", self.gamma, "must be in [0, 1]")
         _require(self.max_grad_norm > 0 or math.isinf(self.max_grad_norm), "max_grad_norm",
                  self.max_grad_norm, "must be > 0")

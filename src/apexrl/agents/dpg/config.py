@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import tyro
 
-from apexrl.config import ActorConfig, ReplayConfig, RunConfig, _positive, _require, check_device
+from apexrl.config import ActorConfig, LearnerRuntimeConfig, ReplayConfig, RunConfig, _positive, _require
 
 
 @dataclass(frozen=True)
@@ -73,28 +73,14 @@ def apex_noise_scale(index: int, num_actors: int, sigma: float, alpha: float) ->
 
 
 @dataclass(frozen=True)
-class ContinuousLearnerFields:
+class ContinuousLearnerFields(LearnerRuntimeConfig):
     """The continuous learners' fields that are not the learning rule itself: what the runtime
-    reads (publication period, updates per iteration, the NaN bound, the device) and the
-    observation normalization switch."""
+    reads (apexrl.config.LearnerRuntimeConfig) and the observation normalization switch."""
 
     normalize_observations: bool = False
     """Normalize observations by their running mean and standard deviation inside the networks
     (as SB3's VecNormalize; statistics from the learner's batches, published to actors and kept
     in checkpoints and exported policies). Box vector observations only."""
-    publish_period: int = 1
-    """Learner steps between parameter publications to actors."""
-    updates_per_step: int = 1
-    """Learner updates per main-loop iteration."""
-    max_consecutive_nonfinite: int = 100
-    """A NaN or infinite loss or gradient skips its update; this many in a row stop the run."""
-    device: str = "auto"
-    """Where the learner's networks and updates run: auto (CUDA when present, else cpu), cpu,
-    cuda or cuda:N. Replay and actors stay on the host."""
-
-    def __post_init__(self) -> None:
-        check_device(self.device)
-        _positive(self, "publish_period", "updates_per_step", "max_consecutive_nonfinite")
 
 
 @dataclass(frozen=True)
