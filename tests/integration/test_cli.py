@@ -89,7 +89,8 @@ def test_unknown_env_fails_before_start_with_suggestion(tmp_path):
 def test_continuous_action_space_is_refused_naming_algorithms(tmp_path):
     res = apexrl("train", "apex-dqn", "--env", "Pendulum-v1", "--run-dir", str(tmp_path / "r"))
     assert res.returncode != 0
-    assert "discrete" in res.stderr and "DDPG" in res.stderr
+    assert "`apex-dqn` needs a Discrete action space but Pendulum-v1 has Box(-2.0, 2.0, (1,), float32); for Box " \
+        "actions use: ddpg, td3, apex-dpg, d4pg, sac" in res.stderr
     assert not (tmp_path / "r").exists()
 
 

@@ -42,7 +42,9 @@ def _actor_pids():
                 cmd = open(f"/proc/{entry}/cmdline").read()
             except OSError:
                 continue
-            if cmd.startswith("ray::ActorWorker.run"):  # past __init__: killing it fails its run() call
+            # past __init__ (the caller waits for logged rows): killing it fails its run() call. The
+            # worker is threaded (busy_for() answers while run() steps), so its title may name either
+            if cmd.startswith("ray::ActorWorker"):
                 pids.append(int(entry))
     return pids
 
