@@ -91,7 +91,7 @@ class RayParams:
         now = time.monotonic()
         if not force and now - self._last < self.min_interval_s and self._version > 0:
             return False
-        flat = torch.cat([p.detach().reshape(-1) for p in network.parameters()]).float()
+        flat = torch.cat([p.detach().reshape(-1) for p in network.parameters()]).float().cpu()
         if not bool(torch.isfinite(flat).all()):
             return False  # NaN parameters are never sent to actors
         self._version += 1

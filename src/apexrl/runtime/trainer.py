@@ -168,6 +168,8 @@ def train(config: Any, agent: Agent, backend: Any, resume: str | None = None, *,
     announce_run(config, algo, run_dir, f"{device} ({threads} torch thread{'s' if threads > 1 else ''})")
     learner = agent.build_learner(config, info, run.seed, device)
     acting = learner.acting_network()
+    # evaluation acts on the host: a CPU mirror of the acting network when the learner is on a GPU
+    on_host = acting if device.type == "cpu" else agent.build_network(config, info)
     fps = frames_per_step(info.kind)
     limiter = RateLimiter(rcfg.samples_per_insert, rcfg.samples_per_insert_tolerance, lcfg.batch_size)
     c = {"env_steps": 0, "learner_steps": 0, "episodes": 0, "next_eval": run.eval_interval_frames,
@@ -195,7 +197,7 @@ def train(config: Any, agent: Agent, backend: Any, resume: str | None = None, *,
     env_kwargs = env_kwargs_for(config, info)
     generation = first_generation(c["resumes"])  # resumed actors get new seeds and new replay streams
     source = backend.source(config, algo, info, params, generation, env_steps * fps)
-    evaluator = backend.evaluator(config, algo, info, params, acting, env_kwargs)
+    evaluator = backend.evaluator(config, algo, info, params, on_host, env_kwargs)
     if checkpoint is not None:  # rows a killed run logged after its checkpoint go to a side file
         cut_metrics_to_checkpoint(run_dir, env_steps * fps, learner_steps)
     logger = MetricsLogger(run_dir, tensorboard=run.tensorboard, append=checkpoint is not None,
@@ -281,6 +283,8 @@ def train(config: Any, agent: Agent, backend: Any, resume: str | None = None, *,
             env_frames = env_steps * fps
             if next_eval is not None and env_frames >= next_eval:
                 params.publish(acting)  # the evaluator reads the newest parameters
+                if on_host is not acting:
+                    on_host.load_state_dict(acting.state_dict())
                 if evaluator.request({"env_frames": env_frames, "learner_steps": learner_steps,
                                       "wall_s": round(time.monotonic() - start, 3)}):
                     next_eval = env_frames + run.eval_interval_frames
@@ -334,7 +338,9 @@ def train(config: Any, agent: Agent, backend: Any, resume: str | None = None, *,
                 "signal": int(signals[0]), "checkpoint": checkpoint_path, "env_frames": env_frames,
                 "checkpoint_error": ckpts.errors[-1] if ckpts.consecutive else None,
                 "learner_steps": learner_steps, "wall_s": train_wall, "actor_restarts": actor_restarts, **placement}
-    final_returns = evaluate(agent, acting, run.env_id, run.final_eval_episodes, epsilon=run.eval_epsilon,
+    if on_host is not acting:
+        on_host.load_state_dict(acting.state_dict())
+    final_returns = evaluate(agent, on_host, run.env_id, run.final_eval_episodes, epsilon=run.eval_epsilon,
                              seed=run.seed + 900_000, max_episode_steps=run.eval_max_episode_steps, **env_kwargs)
     final_eval = float(np.mean(final_returns))
     eval_history.append({"env_frames": env_frames, "learner_steps": learner_steps,
