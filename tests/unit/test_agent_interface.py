@@ -20,7 +20,7 @@ from torch import nn
 
 from apexrl.agents import AGENTS, Agent, PolicyStep, get_agent
 from apexrl.agents.dqn.apex_dqn import cartpole
-from apexrl.config import ApexDQNConfig
+from apexrl.config import ApexDQNConfig, ReplayConfig, RunConfig
 from apexrl.runtime.run import train
 
 CALLS: dict[str, list] = {"update": [], "progress": [], "actions": []}
@@ -137,3 +137,23 @@ def test_a_new_agent_trains_on_the_one_runtime_without_runtime_changes(tmp_path,
 def test_unknown_algorithm_names_the_registered_ones():
     with pytest.raises(ValueError, match="unknown algorithm 'nope'; available: apex-dqn"):
         get_agent("nope")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Rule:
+    batch_size: int = 32
+
+
+@dataclasses.dataclass(frozen=True)
+class _Broken:  # no actor group, a learner without the runtime's fields
+    run: RunConfig = dataclasses.field(default_factory=RunConfig)
+    replay: ReplayConfig = dataclasses.field(default_factory=ReplayConfig)
+    learner: _Rule = dataclasses.field(default_factory=_Rule)
+
+
+def test_a_config_without_the_fields_the_runtime_reads_is_refused_at_registration():
+    from apexrl.agents import _check
+
+    with pytest.raises(ValueError, match=r"lacks actor, learner.n_step, learner.gamma, learner.publish_period"):
+        _check(dataclasses.replace(TOY, config_class=_Broken), "tests")
+    _check(TOY, "tests")  # ApexDQNConfig has them all

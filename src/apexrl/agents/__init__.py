@@ -11,10 +11,27 @@ from __future__ import annotations
 
 import importlib
 
-from apexrl.agents.base import ActionKind, ActorPolicy, Agent, Learner, PolicyStep
+from apexrl.agents.base import LEARNER_FIELDS, ActionKind, ActorPolicy, Agent, Learner, PolicyStep
 
 _FAMILIES = ("apexrl.agents.dqn", "apexrl.agents.dpg", "apexrl.agents.sac")
 """Modules whose ``AGENTS`` list of :class:`Agent` records is registered, in ``--help`` order."""
+
+
+def _check(agent: Agent, module: str) -> None:
+    """Raise ValueError unless the agent's config has the groups and learner fields the runtime reads."""
+    import dataclasses
+
+    from apexrl.config import _group_type
+
+    groups = {g: _group_type(agent.config_class, g) for g in ("run", "replay", "actor", "learner")}
+    missing = [g for g, t in groups.items() if t is None]
+    learner = groups["learner"]
+    if learner is not None:
+        names = {f.name for f in dataclasses.fields(learner)}
+        missing += [f"learner.{f}" for f in LEARNER_FIELDS if f not in names]
+    if missing:
+        raise ValueError(f"agent {agent.name!r} ({module}): its config {agent.config_class.__name__} lacks "
+                         f"{', '.join(missing)}, which the runtime reads")
 
 
 def _collect() -> dict[str, Agent]:
@@ -23,6 +40,7 @@ def _collect() -> dict[str, Agent]:
         for agent in importlib.import_module(module).AGENTS:
             if agent.name in agents:
                 raise ValueError(f"agent {agent.name!r} is registered twice ({module})")
+            _check(agent, module)
             agents[agent.name] = agent
     return agents
 

@@ -121,6 +121,27 @@ class Learner(Protocol):
 ActionKind = Literal["discrete", "continuous"]
 
 
+def lazy(target: str) -> Callable[..., Any]:
+    """A builder that imports ``"package.module:name"`` when first called and calls it, so that an
+    agent record (and the registry) can name torch-using builders without importing torch.
+
+    Raises:
+        ValueError: ``target`` is not of the form ``module:name``.
+    """
+    module, sep, name = target.partition(":")
+    if not sep or not module or not name:
+        raise ValueError(f"lazy builder target must be 'module:name', got {target!r}")
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        import importlib
+
+        return getattr(importlib.import_module(module), name)(*args, **kwargs)
+
+    call.__name__ = call.__qualname__ = name
+    call.__doc__ = f"``{target}``, imported when called."
+    return call
+
+
 @dataclass(frozen=True)
 class Agent:
     """A registered algorithm: its configuration, presets and builder functions.
@@ -149,9 +170,6 @@ class Agent:
         build_adder: ``(config, info, num_envs, stream_offset) -> adder`` or ``None`` for the
             runtime's n-step transitions (:class:`apexrl.replay.NStepAdder`, sized by
             ``learner.n_step`` / ``learner.gamma`` and the env's action shape).
-        build_replay: ``(config, info, seed) -> replay`` or ``None`` for
-            :func:`apexrl.replay.build.build_replay` (prioritized or uniform, frame storage on
-            Atari).
     """
 
     name: str
@@ -166,4 +184,3 @@ class Agent:
     build_learner: Callable[..., Learner]
     greedy_actions: Callable[..., np.ndarray]
     build_adder: Callable[..., Any] | None = None
-    build_replay: Callable[..., Any] | None = None

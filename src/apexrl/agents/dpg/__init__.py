@@ -11,42 +11,15 @@ importing the registry stays light): :func:`build_network`, :func:`build_policy`
 
 from __future__ import annotations
 
-from typing import Any
-
-import numpy as np
-
-from apexrl.agents.base import Agent
+from apexrl.agents.base import Agent, lazy
 from apexrl.agents.dpg.config import DPGAgentConfig, DPGConfig, GaussianNoiseConfig, apex_noise_scale
 from apexrl.agents.dpg.presets import presets_of
 
 
-def build_network(config: Any, info: Any) -> Any:
-    """μ and the critic (:func:`apexrl.agents.dpg.policy.build_network`)."""
-    from apexrl.agents.dpg.policy import build_network as build
-
-    return build(config, info)
-
-
-def build_policy(config: Any, info: Any, network: Any, index: int, rng: np.random.Generator) -> Any:
-    """Actor ``index``'s :class:`~apexrl.agents.dpg.policy.DPGPolicy`."""
-    from apexrl.agents.dpg.policy import DPGPolicy
-
-    return DPGPolicy(config, info, network, index, rng)
-
-
-def build_learner(config: Any, info: Any, seed: int, device: Any) -> Any:
-    """The :class:`~apexrl.agents.dpg.learner.DPGLearner` of a :class:`DPGAgentConfig` on ``device``."""
-    from apexrl.agents.dpg.learner import DPGLearner
-
-    return DPGLearner(config, info, seed, device)
-
-
-def greedy_actions(network: Any, obs: np.ndarray, action_space: Any, epsilon: float = 0.0,
-                   rng: np.random.Generator | None = None) -> np.ndarray:
-    """μ(s) rescaled to the Box (:func:`apexrl.agents.common.greedy_actions`; ε ignored)."""
-    from apexrl.agents.common import greedy_actions as act
-
-    return act(network, obs, action_space, epsilon, rng)
+build_network = lazy("apexrl.agents.dpg.policy:build_network")
+build_policy = lazy("apexrl.agents.dpg.policy:build_policy")
+build_learner = lazy("apexrl.agents.dpg.learner:DPGLearner")
+greedy_actions = lazy("apexrl.agents.common:greedy_actions")  # μ(s) rescaled to the Box; ε ignored
 
 
 def _agent(name: str, doc: str, single_actor: bool) -> Agent:

@@ -65,11 +65,9 @@ def apex_noise_scale(index: int, num_actors: int, sigma: float, alpha: float) ->
     Raises:
         ValueError: ``index`` outside ``[0, num_actors)``.
     """
-    if not 0 <= index < num_actors:
-        raise ValueError(f"actor index {index} outside [0, {num_actors})")
-    if num_actors == 1 or alpha == 0 or sigma == 0:
-        return float(sigma)
-    return float(sigma ** (1.0 + alpha * index / (num_actors - 1)))
+    from apexrl.agents.exploration import apex_epsilon  # Ape-X's ε_i schedule, applied to σ
+
+    return apex_epsilon(index, num_actors, sigma, alpha)
 
 
 @dataclass(frozen=True)

@@ -31,11 +31,11 @@ class EpsilonGreedyPolicy:
             act in train mode with fresh noise every step (Fortunato et al. 2018), others in eval mode.
         index: the actor's index (sets the rates ε_i of its environments).
         rng: the actor's generator (exploration draws).
-        start_frames: emulator frames the actor had already taken (continues an ε decay).
+
+    The frames an actor had already taken (a restart, a resume) reach it through :meth:`advance`.
     """
 
-    def __init__(self, config: Any, network: Any, index: int, rng: np.random.Generator,
-                 start_frames: int = 0) -> None:
+    def __init__(self, config: Any, network: Any, index: int, rng: np.random.Generator) -> None:
         acfg = config.actor
         self.network = network
         self.noisy = bool(config.learner.noisy)
@@ -46,7 +46,7 @@ class EpsilonGreedyPolicy:
                                                   acfg.epsilon_alpha, acfg.epsilon_per_env)  # [E]
         self.epsilon_start = acfg.epsilon_start
         self.epsilon_decay_frames = acfg.epsilon_decay_frames
-        self.epsilon = self._epsilon_at(start_frames)
+        self.epsilon = self._epsilon_at(0)
         self._first = True
 
     def _epsilon_at(self, frames: int) -> np.ndarray:

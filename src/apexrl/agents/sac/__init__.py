@@ -9,42 +9,15 @@ learner is :class:`apexrl.agents.sac.learner.SACLearner`, the actor policy
 
 from __future__ import annotations
 
-from typing import Any
-
-import numpy as np
-
-from apexrl.agents.base import Agent
+from apexrl.agents.base import Agent, lazy
 from apexrl.agents.sac.config import SACAgentConfig, SACConfig
 from apexrl.agents.sac.presets import PRESETS
 
 
-def build_network(config: Any, info: Any) -> Any:
-    """The Gaussian policy and twin critics (:func:`apexrl.agents.sac.policy.build_network`)."""
-    from apexrl.agents.sac.policy import build_network as build
-
-    return build(config, info)
-
-
-def build_policy(config: Any, info: Any, network: Any, index: int, rng: np.random.Generator) -> Any:
-    """Actor ``index``'s :class:`~apexrl.agents.sac.policy.SACPolicy`."""
-    from apexrl.agents.sac.policy import SACPolicy
-
-    return SACPolicy(config, info, network, index, rng)
-
-
-def build_learner(config: Any, info: Any, seed: int, device: Any) -> Any:
-    """The :class:`~apexrl.agents.sac.learner.SACLearner` of a :class:`SACAgentConfig` on ``device``."""
-    from apexrl.agents.sac.learner import SACLearner
-
-    return SACLearner(config, info, seed, device)
-
-
-def greedy_actions(network: Any, obs: np.ndarray, action_space: Any, epsilon: float = 0.0,
-                   rng: np.random.Generator | None = None) -> np.ndarray:
-    """tanh(mean) rescaled to the Box (:func:`apexrl.agents.common.greedy_actions`; ε ignored)."""
-    from apexrl.agents.common import greedy_actions as act
-
-    return act(network, obs, action_space, epsilon, rng)
+build_network = lazy("apexrl.agents.sac.policy:build_network")
+build_policy = lazy("apexrl.agents.sac.policy:build_policy")
+build_learner = lazy("apexrl.agents.sac.learner:SACLearner")
+greedy_actions = lazy("apexrl.agents.common:greedy_actions")  # tanh(mean) rescaled to the Box; ε ignored
 
 
 AGENTS: list[Agent] = [
