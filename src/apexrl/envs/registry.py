@@ -15,6 +15,7 @@ import gymnasium as gym
 from gymnasium.envs.registration import EnvSpec, load_env_creator
 
 from apexrl.envs.control import CONTROL_EXTRA, is_dm_control_id, register_dm_control
+from apexrl.envs.popgym import POPGYM_EXTRA, is_popgym_id, register_popgym
 
 __all__ = ["MUJOCO_EXTRA", "EnvKind", "check_env_id", "env_kind", "is_mujoco_spec", "register_env_families",
            "resolve_spec", "spec_kind"]
@@ -92,6 +93,8 @@ def resolve_spec(env_id: str) -> EnvSpec:
             f"Environment id {env_id!r} is a DeepMind Control Suite task (Shimmy's dm_control/* ids), "
             f"which needs the `control` extra: {CONTROL_EXTRA}"
         )
+    if is_popgym_id(name) and not register_popgym():
+        raise ValueError(f"Environment id {env_id!r} is a POPGym task, which needs the `popgym` extra: {POPGYM_EXTRA}")
     try:
         return gym.spec(name)
     except gym.error.Error as e:
