@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from apexrl.agents.common import count_outcome, guarded_step
+from apexrl.agents.common import adam, count_outcome, guarded_step
 from apexrl.losses.r2d2 import inverse_value_rescale, n_step_double_q_targets, sequence_priorities, value_rescale
 from apexrl.runtime.device import to_device
 from apexrl.runtime.optim_state import load_optimizer_tensors, optimizer_tensors
@@ -79,8 +79,7 @@ class R2D2Learner:
         self.target: nn.Module = copy.deepcopy(self.online)
         self.target.requires_grad_(False)
         self.learning_rate = self.config.learning_rate
-        self.optimizer = torch.optim.Adam(self.online.parameters(), lr=self.learning_rate,
-                                          eps=self.config.optimizer_eps)
+        self.optimizer = adam(self.online.parameters(), self.learning_rate, self.config.optimizer_eps, self.device)
         self.steps = 0
         self.skipped_updates = 0
         self.consecutive_skipped = 0
