@@ -122,6 +122,7 @@ class SequenceAdder:
         self._steps = [0] * self.num_envs  # steps of the current episode added so far (L)
         # per env: the last T + 1 steps as (obs, action, reward, discount, state)
         self._buf: list[deque] = [deque(maxlen=self.length + 1) for _ in range(self.num_envs)]
+        self.last_counts = np.zeros(self.num_envs, dtype=np.int64)
 
     def add(self, obs: np.ndarray, actions: np.ndarray, reward: np.ndarray, next_obs: np.ndarray,
             terminated: np.ndarray, truncated: np.ndarray, q_taken: np.ndarray | None = None,
@@ -137,7 +138,8 @@ class SequenceAdder:
             q_taken, next_value: ignored (sequences enter the replay at its maximum priority).
             extras: ``{"state": [E, 2, H] float32}``, the LSTM state entering this step.
 
-        Returns: ``(items, None)``: :class:`SequenceItems` with 0 or more sequences.
+        Returns: ``(items, None)``: :class:`SequenceItems` with 0 or more sequences, env by env in
+        order (:attr:`last_counts` ``[E]``: how many of each env).
 
         Raises:
             ValueError: ``extras`` lacks ``state`` or has the wrong shape.
@@ -150,6 +152,7 @@ class SequenceAdder:
                              f"{None if state is None else np.shape(state)}")
         done = np.asarray(terminated, dtype=bool) | np.asarray(truncated, dtype=bool)
         out: list[SequenceItems] = []
+        counts = np.zeros(self.num_envs, dtype=np.int64)
         m, p = self.sequence_length, self.sequence_period
         for e in range(self.num_envs):
             self._buf[e].append((np.array(obs[e], dtype=self.obs_dtype), int(actions[e]), float(reward[e]),
@@ -164,9 +167,11 @@ class SequenceAdder:
                 starts += list(range(first, n, p))
             for loss_start in starts:
                 out.append(self._sequence(e, loss_start - self.burn_in, next_obs[e]))
+            counts[e] = len(starts)
             if done[e]:
                 self._steps[e] = 0
                 self._buf[e].clear()
+        self.last_counts = counts
         return (SequenceItems.concat(out) if out else self.empty()), None
 
     def _sequence(self, e: int, start: int, bootstrap_obs: np.ndarray) -> SequenceItems:
