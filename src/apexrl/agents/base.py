@@ -144,7 +144,7 @@ class Learner(Protocol):
         ...
 
 
-ActionKind = Literal["discrete", "continuous"]
+ActionKind = Literal["discrete", "continuous", "any"]
 
 
 def lazy(target: str) -> Callable[..., Any]:
@@ -183,8 +183,9 @@ class Agent:
         presets: ``--preset`` name -> config factory.
         default: the config factory used without ``--preset`` (and for ``--env`` of no family).
         single_actor: the algorithm defaults to one actor in the learner's process.
-        action_kind: the action spaces it acts in: ``"discrete"`` (``gymnasium.spaces.Discrete``)
-            or ``"continuous"`` (``gymnasium.spaces.Box``).
+        action_kind: the action spaces it acts in: ``"discrete"`` (``gymnasium.spaces.Discrete``),
+            ``"continuous"`` (a 1-d ``gymnasium.spaces.Box`` with finite bounds) or ``"any"``
+            (either; its builders look at ``info.action_space``).
         build_network: ``(config, info) -> nn.Module``: the acting network (actors, evaluator,
             export); the learner's :meth:`Learner.acting_network` has the same architecture.
         build_policy: ``(config, info, network, index, rng) -> ActorPolicy`` for actor ``index``
