@@ -62,8 +62,9 @@ def get_agent(name: str) -> Agent:
 
 
 def agents_for(kind: ActionKind) -> list[str]:
-    """Names of the agents acting in ``kind`` action spaces (``"discrete"`` or ``"continuous"``)."""
-    return [name for name, agent in AGENTS.items() if agent.action_kind == kind]
+    """Names of the agents acting in ``kind`` action spaces (``"discrete"`` or ``"continuous"``),
+    those of action kind ``"any"`` (either) included."""
+    return [name for name, agent in AGENTS.items() if agent.action_kind in (kind, "any")]
 
 
 __all__ = ["AGENTS", "ActionKind", "ActorPolicy", "Agent", "Learner", "PolicyStep", "agents_for", "get_agent"]

@@ -156,7 +156,7 @@ def train(config: Any, agent: Agent, backend: Any, resume: str | None = None, *,
         run_dir = run.run_dir or default_run_dir(algo, run.env_id, run.seed)
         prepare_run_dir(run_dir)
     ckpts = CheckpointWriter(run_dir, run.keep_checkpoints, run.max_checkpoint_failures)  # cleans debris
-    replay = backend.replay(config, info)  # fails fast when it would not fit in memory (where it is placed)
+    replay = backend.replay(config, info, agent)  # fails fast when it would not fit in memory (where it is placed)
     with open(os.path.join(run_dir, "config.json"), "w") as f:
         json.dump({"algo": algo, "config": to_dict(config)}, f, indent=2)
 
@@ -244,7 +244,7 @@ def train(config: Any, agent: Agent, backend: Any, resume: str | None = None, *,
             if run.max_wall_s is not None and time.monotonic() - session_start >= run.max_wall_s:
                 break
             learning = inserted >= rcfg.learning_starts
-            may_learn = learning and limiter.learner_may_sample()
+            may_learn = learning and limiter.learner_may_sample() and replay.can_sample(lcfg.batch_size)
             may_insert = not learning or limiter.actors_may_insert()
             messages = source.poll(max_messages=64 if may_insert else 0, timeout=0.0 if may_learn else 0.05)
             for m in messages:
