@@ -19,16 +19,8 @@ from apexrl.agents.r2d2.presets import PRESETS
 
 _POLICY = "apexrl.agents.r2d2.policy"
 
-import dataclasses as _dc  # TEMPORARY until the runtime hooks land on main
-
-
-def _agent(**kw):
-    names = {f.name for f in _dc.fields(Agent)}
-    return Agent(**{k: v for k, v in kw.items() if k in names})
-
-
 AGENTS: list[Agent] = [
-    _agent(name="r2d2",
+    Agent(name="r2d2",
           doc="R2D2 (Kapturowski et al. 2019): an LSTM dueling double-Q agent trained from prioritized sequence "
               "replay with the actors' stored recurrent state, a burn-in of 40 steps, n = 5, γ = 0.997 and value "
               "rescaling; one ε per environment instance. Presets: popgym (the default), minatar, atari.",
