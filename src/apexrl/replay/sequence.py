@@ -74,6 +74,10 @@ class SequenceItems:
             return items[0]
         return cls(*(np.concatenate([getattr(x, f.name) for x in items], axis=0) for f in fields(cls)))
 
+    def tail(self, start: int) -> SequenceItems:
+        """The sequences ``start:`` (for a replay that keeps only the newest of a message)."""
+        return SequenceItems(*(getattr(self, f.name)[start:] for f in fields(self)))
+
     def field_names(self) -> tuple[str, ...]:
         """The names of the arrays, in declaration order."""
         return tuple(f.name for f in fields(self))

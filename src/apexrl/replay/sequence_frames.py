@@ -78,6 +78,13 @@ class SequenceFrames:
         return cls(*(np.concatenate([getattr(x, f.name) for x in items], axis=0) for f in fields(cls)))
 
 
+    def tail(self, start: int) -> SequenceFrames:
+        """The sequences ``start:`` with every frame of the message (later sequences may use them)."""
+        frame_fields = ("frames", "frame_stream", "frame_step", "frame_first")
+        return SequenceFrames(*(getattr(self, f.name) if f.name in frame_fields else getattr(self, f.name)[start:]
+                                for f in fields(self)))
+
+
 class SequenceFrameAdder:
     """The sequence adder of :mod:`apexrl.replay.sequence` for stacked frames ``[S, H, W]``.
 
