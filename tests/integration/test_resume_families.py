@@ -13,7 +13,8 @@ reach the new budget), the replay and its priorities equal the checkpoint's item
 counters continue from the checkpoint, ``metrics.csv`` is monotone in ``env_frames`` (rows a
 killed run logged after its checkpoint were moved to ``metrics.after-ckpt-<steps>.csv``).
 
-A new env family (MuJoCo, DM Control, POPGym) or agent is one more entry in ``FAMILIES``.
+A new env family (MuJoCo, DM Control, POPGym) or agent is one more entry in ``FAMILIES`` (R2D2's
+sequence replay is one, on POPGym and on Atari frames).
 """
 
 from __future__ import annotations
@@ -48,6 +49,15 @@ FAMILIES = [
     # continuous actions, n-step DPG targets, priorities from the actors' critics, 2 actor processes
     pytest.param("apex-dpg", "Pendulum-v1", "mp", ["--preset", "pendulum", "--actors", "2", "--hidden-sizes", "32"],
                  1500, 1500, id="pendulum-apex-dpg-mp"),
+    # sequences with stored LSTM state and per-sequence priorities (the replay counts sequences)
+    pytest.param("r2d2", "popgym-PositionOnlyCartPoleEasy-v0", "mp",
+                 ["--preset", "popgym", "--actors", "2", "--envs-per-actor", "2", "--lstm-size", "16",
+                  "--hidden-sizes", "16", "--head-hidden", "16"], 6000, 2000, id="popgym-r2d2-mp"),
+    # pixel frames stored once, sequences referring to them (SequenceFrameStorage)
+    pytest.param("r2d2", "ALE/Pong-v5", "local", ["--preset", "atari", "--envs-per-actor", "2", "--lstm-size", "16",
+                                          "--hidden-sizes", "32", "--head-hidden", "16", "--burn-in", "2",
+                                          "--sequence-length", "4", "--sequence-period", "2",
+                                          "--eval-max-episode-steps", "100"], 4400, 1600, id="atari-r2d2-local"),
 ]
 
 

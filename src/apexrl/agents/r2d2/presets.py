@@ -35,7 +35,8 @@ def popgym() -> R2D2AgentConfig:
         actor=EpsilonGreedyConfig(envs_per_actor=8, local_buffer_size=8, param_update_period_frames=400),
         learner=R2D2Config(n_step=5, gamma=0.997, batch_size=64, burn_in=10, sequence_length=20, sequence_period=10,
                            lstm_size=64, hidden_sizes=(64,), head_hidden=64, learning_rate=1e-3,
-                           target_update_period=500, max_grad_norm=40.0),
+                           learning_rate_final=1e-4, optimizer_eps=1e-6, target_update_period=500,
+                           max_grad_norm=40.0),
     )
 
 
