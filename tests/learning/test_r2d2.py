@@ -19,12 +19,12 @@ def test_r2d2_balances_position_only_cartpole(tmp_path):
     lc = preset.learner
     assert lc.stored_state and lc.burn_in > 0 and lc.n_step == 5 and lc.value_rescaling
     run = dataclasses.replace(preset.run, run_dir=str(tmp_path / "run"), seed=0, progress=False, tensorboard=False,
-                              total_env_frames=THRESHOLD_FRAMES, eval_interval_frames=5_000, eval_episodes=10,
-                              stop_eval_return=0.9, final_eval_episodes=10, checkpoint_every_min=0)
+                              total_env_frames=THRESHOLD_FRAMES, eval_interval_frames=4_000, eval_episodes=10,
+                              stop_eval_return=0.8, final_eval_episodes=10, checkpoint_every_min=0)
     summary = train(dataclasses.replace(preset, run=run), algo.name)
     assert summary["final_eval_return"] >= THRESHOLD, summary["eval_history"]
     assert summary["replay_size"] > 0 and summary["actor_restarts"] == 0
 
 
-THRESHOLD_FRAMES = 60_000
-THRESHOLD = 0.6
+THRESHOLD_FRAMES = 50_000
+THRESHOLD = 0.5  # apex-dqn without memory: 0.23 after 150K frames (docs/r2d2.md)
