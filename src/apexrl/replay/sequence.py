@@ -20,6 +20,7 @@ which :func:`apexrl.replay.num_items` / :func:`~apexrl.replay.concat_items` acce
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -60,6 +61,11 @@ class SequenceItems:
     def __len__(self) -> int:
         """Number of sequences ``N``."""
         return int(np.shape(self.action)[0])
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        """The arrays in declaration order, as a NamedTuple iterates (``type(items)(*items)`` is a
+        copy: the Ray backend's prefetching sampler splits batches that way)."""
+        return iter([getattr(self, f.name) for f in fields(self)])
 
     @classmethod
     def concat(cls, items: list[SequenceItems]) -> SequenceItems:
