@@ -16,7 +16,8 @@ A sequence of ``T + 1`` stacked observations ``[S, H, W]`` would take ``(T + 1)�
 
 Memory per stored step (one new frame per agent step, one sequence every ``P`` steps): one frame
 (``H·W + 4`` bytes) plus ``(32·(T + 1) + 17·T + 20 + 8·H_lstm)/P`` bytes of references and
-sequence fields: about 7.3 KB for 84×84 frames, T = 120, P = 40, LSTM 512.
+sequence fields: about 7.45 KB for 84×84 frames, T = 120, P = 40, LSTM 512 (the frame ring holds 2% more
+frames than the live sequences refer to).
 
 Padding observations (before an episode's first step and after its last) refer to the nearest
 real observation of the same sequence: their content is never used (masked steps; the state is
@@ -170,7 +171,7 @@ class SequenceFrameStorage:
         capacity: sequences ``C``. length: ``T``. frame_shape: ``(H, W)``. stack_size: ``S``.
         lstm_size: ``H_lstm``. sequence_period: ``P`` (sizes the frame ring: about ``C·P`` frames
             are referenced by live sequences). frame_capacity: frames kept (default
-            ``C·P + max(4096, C·P/10)``); sequences whose frames were evicted become invalid.
+            ``C·P + max(4096, C·P/50)``); sequences whose frames were evicted become invalid.
 
     Raises:
         ValueError: invalid sizes, naming the argument.
@@ -185,7 +186,7 @@ class SequenceFrameStorage:
         self.lstm_size = positive_int("lstm_size", lstm_size)
         period = positive_int("sequence_period", sequence_period)
         if frame_capacity is None:
-            frame_capacity = self.capacity * period + max(4096, self.capacity * period // 10)
+            frame_capacity = self.capacity * period + max(4096, self.capacity * period // 50)
         slots = self.capacity * (self.length + 1)
         self.frames = FrameStorage(slots, frame_shape, stack_size, frame_capacity=frame_capacity,
                                    stream_window=max(512, 2 * (self.length + 2)))
@@ -199,7 +200,7 @@ class SequenceFrameStorage:
     def bytes_needed(capacity: int, length: int, sequence_period: int, frame_shape: tuple[int, int], stack_size: int,
                      lstm_size: int) -> int:
         """Bytes allocated for these sizes with the default frame capacity."""
-        fc = capacity * sequence_period + max(4096, capacity * sequence_period // 10)
+        fc = capacity * sequence_period + max(4096, capacity * sequence_period // 50)
         h, w = frame_shape
         return int(fc * (h * w + 4) + capacity * (length + 1) * 32 + capacity * (17 * length + 20 + 8 * lstm_size))
 
