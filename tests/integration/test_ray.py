@@ -155,3 +155,27 @@ def test_apex_dpg_on_the_two_node_cluster_then_resumed(cluster, tmp_path):
     second = train(resumed, "apex-dpg", resume=str(tmp_path / "run"))
     assert second["resumes"] == 1 and second["env_frames"] >= 2600 and second["replay_size"] >= first["replay_size"]
     assert second["learner_steps"] > first["learner_steps"] and second["actor_restarts"] == 0
+
+
+def test_r2d2_sequences_on_the_two_node_cluster(cluster, tmp_path):
+    """R2D2's own replay (sequences with stored LSTM state) in two Ray shards fed by actors on two
+    nodes; the prefetching sampler splits its batches of SequenceItems."""
+    import dataclasses
+
+    pytest.importorskip("popgym")
+    from apexrl.agents import get_agent
+
+    c, worker = cluster
+    base = get_agent("r2d2").presets["popgym"]()
+    run = dataclasses.replace(base.run, total_env_frames=3000, num_actors=2, backend="ray", ray_address=c.address,
+                              replay_shards=2, run_dir=str(tmp_path / "run"), progress=False,
+                              eval_interval_frames=0, final_eval_episodes=2, log_interval_s=0.5)
+    config = dataclasses.replace(base, run=run, actor=dataclasses.replace(base.actor, envs_per_actor=2),
+                                 replay=dataclasses.replace(base.replay, learning_starts=64),
+                                 learner=dataclasses.replace(base.learner, lstm_size=16, hidden_sizes=(16,),
+                                                             head_hidden=16, batch_size=16))
+    with local_only():
+        summary = train(config, "r2d2")
+    assert summary["backend"] == "ray" and summary["env_frames"] >= 3000 and summary["actor_restarts"] == 0
+    assert set(summary["inserted_per_node"]) == {c.head_node.node_id, worker.node_id}
+    assert summary["learner_steps"] > 0 and np.isfinite(summary["final_eval_return"])
