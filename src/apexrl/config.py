@@ -58,7 +58,7 @@ class RunConfig:
     num_actors: Annotated[int, tyro.conf.arg(name="actors")] = 2
     """Number of actor processes (Ape-X: 360). The local backend runs exactly one."""
     backend: Literal["mp", "local", "ray"] = "mp"
-    """mp: actors in spawned processes (default); local: one actor inside the learner's process;
+    """mp: actors in their own processes (default); local: one actor inside the learner's process;
     ray: actors, replay shards, learner and evaluator as Ray actors (pip install apexrl[ray])."""
     ray_address: str | None = None
     """--backend ray: address of a running Ray cluster (HOST:6379); default: start a local instance."""
