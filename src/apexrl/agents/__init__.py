@@ -13,7 +13,7 @@ import importlib
 
 from apexrl.agents.base import LEARNER_FIELDS, ActionKind, ActorPolicy, Agent, Learner, PolicyStep
 
-_FAMILIES = ("apexrl.agents.dqn", "apexrl.agents.dpg", "apexrl.agents.sac")
+_FAMILIES = ("apexrl.agents.dqn", "apexrl.agents.dpg", "apexrl.agents.sac", "apexrl.agents.ac")
 """Modules whose ``AGENTS`` list of :class:`Agent` records is registered, in ``--help`` order."""
 
 
@@ -62,8 +62,9 @@ def get_agent(name: str) -> Agent:
 
 
 def agents_for(kind: ActionKind) -> list[str]:
-    """Names of the agents acting in ``kind`` action spaces (``"discrete"`` or ``"continuous"``)."""
-    return [name for name, agent in AGENTS.items() if agent.action_kind == kind]
+    """Names of the agents acting in ``kind`` action spaces (``"discrete"`` or ``"continuous"``),
+    including those acting in both (``action_kind = "any"``)."""
+    return [name for name, agent in AGENTS.items() if agent.action_kind in (kind, "any")]
 
 
 __all__ = ["AGENTS", "ActionKind", "ActorPolicy", "Agent", "Learner", "PolicyStep", "agents_for", "get_agent"]

@@ -142,7 +142,7 @@ def train(config: Any, agent: Agent, backend: Any, resume: str | None = None, *,
     session_start = time.monotonic()
     run, rcfg, lcfg = config.run, config.replay, config.learner
     check_env_id(run.env_id)
-    info = require_action_space(run.env_id, algo, agent.action_kind,
+    info = require_action_space(run.env_id, algo, _action_kind(agent, run.env_id),
                                 {kind: agents_for(kind) for kind in ("discrete", "continuous")})
     device = resolve_device(lcfg.device)
     checkpoint = None
@@ -171,6 +171,9 @@ def train(config: Any, agent: Agent, backend: Any, resume: str | None = None, *,
     # evaluation acts on the host: a CPU mirror of the acting network when the learner is on a GPU
     on_host = acting if device.type == "cpu" else agent.build_network(config, info)
     fps = frames_per_step(info.kind)
+    # a bounded replay (the on-policy rollout queue) says when it is full: no messages are taken
+    # then, so actors block on their bounded outboxes; replays without the hook always have room
+    replay_has_room = getattr(replay, "may_insert", None) or (lambda: True)
     limiter = RateLimiter(rcfg.samples_per_insert, rcfg.samples_per_insert_tolerance, lcfg.batch_size)
     c = {"env_steps": 0, "learner_steps": 0, "episodes": 0, "next_eval": run.eval_interval_frames,
          "train_wall_s": 0.0, "actor_restarts": 0, "resumes": 0, "inserted": 0}
@@ -245,7 +248,7 @@ def train(config: Any, agent: Agent, backend: Any, resume: str | None = None, *,
                 break
             learning = inserted >= rcfg.learning_starts
             may_learn = learning and limiter.learner_may_sample()
-            may_insert = not learning or limiter.actors_may_insert()
+            may_insert = (not learning or limiter.actors_may_insert()) and replay_has_room()
             messages = source.poll(max_messages=64 if may_insert else 0, timeout=0.0 if may_learn else 0.05)
             for m in messages:
                 if m.items is not None:  # a receipt's items are already in a replay shard
@@ -389,6 +392,18 @@ def train(config: Any, agent: Agent, backend: Any, resume: str | None = None, *,
     network_state = {k: v.detach().cpu() for k, v in acting.state_dict().items()} if finite else None
     write_run_files(run_dir, network_state, summary, algo)  # CheckpointError
     return summary
+
+
+def _action_kind(agent: Agent, env_id: str) -> str:
+    """The action-space kind to check ``env_id`` against: the agent's, or for an agent acting in
+    both (``action_kind = "any"``: ``a2c``, ``ppo``) the env's own (``Discrete`` → discrete)."""
+    if agent.action_kind != "any":
+        return agent.action_kind
+    from gymnasium import spaces
+
+    from apexrl.envs import env_info
+
+    return "discrete" if isinstance(env_info(env_id).action_space, spaces.Discrete) else "continuous"
 
 
 def _max_rss_bytes() -> dict[str, int]:
