@@ -111,11 +111,11 @@ def _prob_of(net, obs, action):
 @pytest.mark.parametrize("preset", [ppo_cartpole, a2c_cartpole])
 def test_update_steps_and_improves_the_policy(cartpole, preset):
     config = preset()
-    lc = dataclasses.replace(config.learner, batch_size=32, learning_rate=3e-3 if lc_is_adam(config) else 1e-3)
-    config = dataclasses.replace(config, learner=lc, actor=dataclasses.replace(config.actor, envs_per_actor=4,
-                                                                                  local_buffer_size=32),
-                                 replay=ReplayConfig(prioritized=False, replay_capacity=32, learning_starts=32))
-    config = dataclasses.replace(config, learner=dataclasses.replace(config.learner, n_step=8))
+    lc = dataclasses.replace(config.learner, n_step=8, batch_size=32,
+                             learning_rate=3e-3 if config.learner.optimizer == "adam" else 1e-3)
+    config = ActorCriticAgentConfig(run=config.run, learner=lc,
+                                    actor=dataclasses.replace(config.actor, envs_per_actor=4, local_buffer_size=32),
+                                    replay=ReplayConfig(prioritized=False, replay_capacity=32, learning_starts=32))
     learner = ActorCriticLearner(config, cartpole, seed=0)
     sample, obs = _batch(learner.network, cartpole)
     before = _prob_of(learner.network, obs, 1)
@@ -132,10 +132,6 @@ def test_update_steps_and_improves_the_policy(cartpole, preset):
     assert _prob_of(learner.network, obs, 1) > before + 0.01  # the rewarded action became likelier
     for key in ("learner/loss", "learner/policy_loss", "learner/value_loss", "learner/entropy", "learner/approx_kl"):
         assert math.isfinite(metrics[key]), key
-
-
-def lc_is_adam(config):
-    return config.learner.optimizer == "adam"
 
 
 def test_nonfinite_batch_is_skipped(cartpole):
