@@ -246,7 +246,7 @@ def test_leftover_temp_checkpoint_is_removed_when_the_run_resumes(tmp_path):
         f.write(b"partial")
     seen = []
     config = _tiny(run_dir)
-    config = dataclasses.replace(config, run=dataclasses.replace(config.run, total_env_frames=2500))
+    config = dataclasses.replace(config, run=dataclasses.replace(config.run, total_env_frames=4000))
     summary = train(config, "apex-dqn", resume=run_dir, progress_hook=lambda row: seen.append(os.path.exists(leftover)))
     assert seen and not any(seen)  # already gone while training, before the resumed run's first checkpoint
     assert summary["resumes"] == 1 and not os.path.exists(leftover)

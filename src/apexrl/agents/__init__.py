@@ -63,7 +63,7 @@ def get_agent(name: str) -> Agent:
 
 def agents_for(kind: ActionKind) -> list[str]:
     """Names of the agents acting in ``kind`` action spaces (``"discrete"`` or ``"continuous"``),
-    including those acting in both (``action_kind = "any"``)."""
+    those of action kind ``"any"`` (either) included."""
     return [name for name, agent in AGENTS.items() if agent.action_kind in (kind, "any")]
 
 

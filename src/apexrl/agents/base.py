@@ -50,12 +50,18 @@ class PolicyStep:
         value: ``[E]`` ``float32`` bootstrap value ``V(s)`` of these observations
             (``max_a Q(s, a)``; ``Q(s, μ(s))`` for DPG), used as ``next_value`` of the previous
             step's transition; ``None`` exactly when ``q_taken`` is.
+        extras: per-env arrays (leading dimension ``E``) computed with the actions that the
+            agent's own adder (:attr:`Agent.build_adder`) stores: the recurrent state the actions
+            were taken from, behaviour log-probabilities, value estimates. The actor passes them as
+            ``adder.add(..., extras=extras)``, and only when they are not ``None`` (the runtime's
+            n-step adder takes none).
     """
 
     actions: np.ndarray
     env_actions: np.ndarray
     q_taken: np.ndarray | None = None
     value: np.ndarray | None = None
+    extras: dict[str, np.ndarray] | None = None
 
 
 class ActorPolicy(Protocol):
@@ -80,6 +86,26 @@ class ActorPolicy(Protocol):
     def advance(self, frames: int) -> None:
         """The actor has now taken ``frames`` emulator frames in total (schedules such as ε
         decay read it)."""
+        ...
+
+    # Optional, for stateful (recurrent) policies; the actor calls it when the policy defines it:
+    # def observe(self, reward: np.ndarray, terminated: np.ndarray, truncated: np.ndarray) -> None:
+    #     """The outcome of the last actions, ``[E]`` float32 / bool / bool, given right after
+    #     ``env.step`` and before :meth:`step` on the next observations: reset the state of envs
+    #     whose episode ended, keep the reward as the next input."""
+
+
+class GreedyPolicy(Protocol):
+    """A stateful evaluation policy over ``num_envs`` environments (:attr:`Agent.build_greedy`), for
+    agents whose greedy action depends on more than the observation (a recurrent state)."""
+
+    def act(self, obs: np.ndarray, epsilon: float, rng: np.random.Generator) -> np.ndarray:
+        """Env actions for ``obs`` ``[num_envs, *obs_shape]`` (ε-greedy with ``epsilon`` where the
+        agent has one)."""
+        ...
+
+    def observe(self, reward: np.ndarray, terminated: np.ndarray, truncated: np.ndarray) -> None:
+        """As :meth:`ActorPolicy.observe`: after each ``env.step``, before the next :meth:`act`."""
         ...
 
 
@@ -118,7 +144,7 @@ class Learner(Protocol):
         ...
 
 
-ActionKind = Literal["discrete", "continuous"]
+ActionKind = Literal["discrete", "continuous", "any"]
 
 
 def lazy(target: str) -> Callable[..., Any]:
@@ -157,8 +183,9 @@ class Agent:
         presets: ``--preset`` name -> config factory.
         default: the config factory used without ``--preset`` (and for ``--env`` of no family).
         single_actor: the algorithm defaults to one actor in the learner's process.
-        action_kind: the action spaces it acts in: ``"discrete"`` (``gymnasium.spaces.Discrete``)
-            or ``"continuous"`` (``gymnasium.spaces.Box``).
+        action_kind: the action spaces it acts in: ``"discrete"`` (``gymnasium.spaces.Discrete``),
+            ``"continuous"`` (a 1-d ``gymnasium.spaces.Box`` with finite bounds) or ``"any"``
+            (either; its builders look at ``info.action_space``).
         build_network: ``(config, info) -> nn.Module``: the acting network (actors, evaluator,
             export); the learner's :meth:`Learner.acting_network` has the same architecture.
         build_policy: ``(config, info, network, index, rng) -> ActorPolicy`` for actor ``index``
@@ -169,7 +196,19 @@ class Agent:
             rescaled to the bounds for continuous agents, which ignore ``epsilon``).
         build_adder: ``(config, info, num_envs, stream_offset) -> adder`` or ``None`` for the
             runtime's n-step transitions (:class:`apexrl.replay.NStepAdder`, sized by
-            ``learner.n_step`` / ``learner.gamma`` and the env's action shape).
+            ``learner.n_step`` / ``learner.gamma`` and the env's action shape). An adder's
+            ``add(obs, actions, reward, next_obs, terminated, truncated, q_taken=, next_value=[,
+            extras=])`` returns ``(items, priorities or None)``; items of a type of its own define
+            ``__len__`` and a classmethod ``concat(list)`` (:func:`apexrl.replay.concat_items`).
+        build_replay: ``(config, info, seed) -> replay`` or ``None`` for the runtime's prioritized
+            transition replay (:func:`apexrl.replay.build.build_replay`). Used by every backend (each
+            Ray replay shard builds one). A replay has ``add(items, priorities)``,
+            ``sample(batch_size)`` (an object with ``keys``), ``update_priorities(keys, priorities)``,
+            ``can_sample(batch_size)``, ``__len__``, ``nbytes``, ``state_dict()`` and
+            ``load_state_dict(arrays, meta)``; the Ray backend's sharded sampling also reads
+            ``sum_tree.total`` (a :class:`apexrl.replay.PrioritizedReplay` over its own storage has it).
+        build_greedy: ``(network, num_envs) -> GreedyPolicy`` or ``None``: a stateful evaluation
+            policy (recurrent agents); without it the evaluator calls :attr:`greedy_actions`.
     """
 
     name: str
@@ -184,3 +223,5 @@ class Agent:
     build_learner: Callable[..., Learner]
     greedy_actions: Callable[..., np.ndarray]
     build_adder: Callable[..., Any] | None = None
+    build_replay: Callable[..., Any] | None = None
+    build_greedy: Callable[..., GreedyPolicy] | None = None

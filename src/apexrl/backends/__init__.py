@@ -8,7 +8,7 @@ Every backend runs the same :class:`apexrl.runtime.actor.Actor` for any agent. T
 (:func:`apexrl.runtime.trainer.train`) receives a backend object and uses only this interface:
 
 - ``name``; ``actor_processes(config) -> int`` (cores taken besides the learner's);
-- ``replay(config, info)``: the replay (or the learner's view of replay shards);
+- ``replay(config, info, agent)``: the agent's replay (:func:`apexrl.replay.build.agent_replay`; the learner's view of replay shards);
 - ``params(network)``: where the learner publishes the acting network's parameters;
 - ``source(config, algo, info, params, generation, start_frames)``: the experience source
   (``start``, ``poll(max_messages, timeout) -> [ActorMessage]``, ``stop``, ``restarts``);

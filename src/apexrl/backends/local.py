@@ -9,8 +9,9 @@ from typing import Any
 
 from torch import nn
 
+from apexrl.agents import Agent
 from apexrl.envs import EnvSpecInfo
-from apexrl.replay.build import build_replay
+from apexrl.replay.build import agent_replay
 from apexrl.runtime.actor import Actor, ActorMessage, ActorRestarts, frames_per_step
 from apexrl.runtime.evaluator import periodic_evaluation
 from apexrl.runtime.params import LocalParams, SharedParams
@@ -149,9 +150,9 @@ class LocalBackend:
         """Processes this backend starts for actors besides the learner's: none."""
         return 0
 
-    def replay(self, config: Any, info: EnvSpecInfo) -> Any:
-        """The run's replay (:func:`apexrl.replay.build.build_replay`)."""
-        return build_replay(config.replay, info, seed=config.run.seed)
+    def replay(self, config: Any, info: EnvSpecInfo, agent: Agent) -> Any:
+        """The run's replay (:func:`apexrl.replay.build.agent_replay`)."""
+        return agent_replay(agent, config, info, seed=config.run.seed)
 
     def params(self, network: nn.Module) -> LocalParams:
         """Where the learner publishes ``network``'s parameters."""

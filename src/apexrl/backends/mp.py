@@ -33,10 +33,10 @@ from typing import Any
 
 import torch
 
-from apexrl.agents import get_agent
+from apexrl.agents import Agent, get_agent
 from apexrl.backends.local import evaluator_failed, evaluator_restarts
 from apexrl.envs import EnvSpecInfo
-from apexrl.replay.build import build_replay
+from apexrl.replay.build import agent_replay
 from apexrl.runtime.actor import Actor, ActorFailure, ActorMessage, ActorRestarts, frames_per_step
 from apexrl.runtime.evaluator import periodic_evaluation
 from apexrl.runtime.params import SharedParams
@@ -444,9 +444,9 @@ class MPBackend:
         """Actor processes started besides the learner's: ``--actors``."""
         return int(config.run.num_actors)
 
-    def replay(self, config: Any, info: EnvSpecInfo) -> Any:
-        """The run's replay (:func:`apexrl.replay.build.build_replay`)."""
-        return build_replay(config.replay, info, seed=config.run.seed)
+    def replay(self, config: Any, info: EnvSpecInfo, agent: Agent) -> Any:
+        """The run's replay (:func:`apexrl.replay.build.agent_replay`)."""
+        return agent_replay(agent, config, info, seed=config.run.seed)
 
     def params(self, network: Any) -> SharedParams:
         """Shared-memory parameters shaped like ``network``."""

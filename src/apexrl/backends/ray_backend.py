@@ -371,15 +371,16 @@ class RayRuntime:
         """Actor processes (Ray actors, on any node) besides the learner."""
         return int(config.run.num_actors)
 
-    def replay(self, config: Any, info: EnvSpecInfo) -> RayShardedReplay:
-        """Start the parameter store and ``--replay-shards`` shards; returns the learner's view."""
+    def replay(self, config: Any, info: EnvSpecInfo, agent: Any) -> RayShardedReplay:
+        """Start the parameter store and ``--replay-shards`` shards (each one the agent's replay,
+        :func:`apexrl.replay.build.agent_replay`); returns the learner's view."""
         self.config, self.info = config, info
         run = config.run
         self.store = ParamStore.remote(0)
         shards = run.replay_shards
         capacity = -(-config.replay.replay_capacity // shards)
         self.shards = [ReplayShard.options(scheduling_strategy="SPREAD").remote(config, info, capacity,
-                                                                                 run.seed * 7919 + j)
+                                                                                 run.seed * 7919 + j, agent.name)
                        for j in range(shards)]
         self.replay = RayShardedReplay(self.shards, seed=run.seed)
         # β of the combined batch's importance weights (annealed by the trainer when asked)

@@ -112,14 +112,15 @@ class RayParams:
 class ReplayShard:
     """One prioritized replay shard; keeps receipts of what actors inserted for the learner."""
 
-    def __init__(self, config: Any, info: EnvSpecInfo, capacity: int, seed: int) -> None:
+    def __init__(self, config: Any, info: EnvSpecInfo, capacity: int, seed: int, algo: str) -> None:
         import dataclasses
 
-        from apexrl.replay.build import build_replay
+        from apexrl.agents import get_agent
+        from apexrl.replay.build import agent_replay
 
         rcfg = dataclasses.replace(config.replay, replay_capacity=capacity,
                                    learning_starts=min(config.replay.learning_starts, capacity))
-        self.replay = build_replay(rcfg, info, seed=seed)
+        self.replay = agent_replay(get_agent(algo), dataclasses.replace(config, replay=rcfg), info, seed=seed)
         self.receipts: list[tuple[int, int, list, int, str]] = []
 
     def add(self, message: ActorMessage) -> None:
@@ -187,6 +188,10 @@ class RayShardedReplay:
 
     def __len__(self) -> int:
         return int(self._sizes.sum())
+
+    def can_sample(self, batch_size: int) -> bool:
+        """Whether the shards hold any item (as of their last reply)."""
+        return len(self) > 0
 
     def _request(self, batch_size: int) -> list[tuple[int, Any]]:
         if not self._masses.sum() > 0:

@@ -99,7 +99,7 @@ def action_space_error(
     Args:
         env_id: the env's id, quoted.
         algorithm: the algorithm's name as the user typed it.
-        kind: ``"discrete"`` or ``"continuous"``: what ``algorithm`` needs.
+        kind: ``"discrete"``, ``"continuous"`` or ``"any"`` (either): what ``algorithm`` needs.
         space: the env's action space (as :func:`apexrl.envs.make_env` makes it).
         fitting: ``{"discrete": [names], "continuous": [names]}``, the registered algorithms
             of each kind (a missing key means none).
@@ -109,12 +109,18 @@ def action_space_error(
         is wrong and the algorithms that fit the env's space (if any kind does).
 
     Raises:
-        ValueError: ``kind`` is not one of ``"discrete"``, ``"continuous"``, or ``fitting`` is
+        ValueError: ``kind`` is not one of ``"discrete"``, ``"continuous"``, ``"any"``, or ``fitting`` is
             malformed (see :func:`check_fitting`).
     """
-    if kind not in ACTION_KINDS:
-        raise ValueError(f"kind must be one of {', '.join(ACTION_KINDS)}; got {kind!r}")
+    if kind not in ACTION_KINDS + ("any",):
+        raise ValueError(f"kind must be one of {', '.join(ACTION_KINDS)}, any; got {kind!r}")
     fit = check_fitting(fitting)
+    if kind == "any":  # Discrete or a 1-d Box with finite bounds (actor-critic agents)
+        if isinstance(space, spaces.Discrete) or (isinstance(space, spaces.Box) and _box_problem(space) is None):
+            return None
+        message = f"`{algorithm}` needs a Discrete or a 1-d Box action space with finite bounds but {env_id} has {space}"
+        problem = _box_problem(space) if isinstance(space, spaces.Box) else f"not {type(space).__name__}"
+        return f"{message}: {problem}"
     need = f"`{algorithm}` needs a {_SPACE_NAME[kind]} action space"
     if kind == "continuous":
         need = f"`{algorithm}` needs a 1-d Box action space with finite bounds"

@@ -29,7 +29,10 @@ def num_items(items: Items) -> int:
         return int(np.shape(items.stream)[0])
     if isinstance(items, Transitions):
         return int(np.shape(items.action)[0])
-    raise TypeError(f"expected Transitions or FrameTransitions, got {type(items).__name__}")
+    if hasattr(items, "__len__") and hasattr(type(items), "concat"):  # an agent's own container
+        return len(items)
+    raise TypeError(f"expected Transitions, FrameTransitions or a container with __len__ and concat, "
+                    f"got {type(items).__name__}")
 
 
 def concat_items(items: Sequence[Items]) -> Items:
@@ -37,10 +40,12 @@ def concat_items(items: Sequence[Items]) -> Items:
 
     Args:
         items: non-empty sequence of :class:`Transitions`, or of :class:`FrameTransitions`
-            (frames keep their order, so each stream's frames stay in step order).
+            (frames keep their order, so each stream's frames stay in step order), or of an
+            agent's own container type (one that defines ``__len__`` and a classmethod ``concat``).
 
     Returns:
-        One container of the same type, each field ``np.concatenate``-d along axis 0.
+        One container of the same type, each field ``np.concatenate``-d along axis 0 (an agent's
+        container: its ``concat``).
 
     Raises:
         ValueError: if ``items`` is empty.
@@ -49,10 +54,14 @@ def concat_items(items: Sequence[Items]) -> Items:
     if len(items) == 0:
         raise ValueError("items must contain at least one container")
     kind = type(items[0])
-    if kind not in (Transitions, FrameTransitions):
-        raise TypeError(f"expected Transitions or FrameTransitions, got {kind.__name__}")
     if any(type(x) is not kind for x in items):
-        raise TypeError("cannot concatenate Transitions with FrameTransitions")
+        raise TypeError(f"cannot concatenate {kind.__name__} with "
+                        f"{next(type(x).__name__ for x in items if type(x) is not kind)}")
+    if kind not in (Transitions, FrameTransitions):
+        if hasattr(kind, "concat") and hasattr(kind, "__len__"):  # an agent's own container
+            return items[0] if len(items) == 1 else kind.concat(list(items))
+        raise TypeError(f"expected Transitions, FrameTransitions or a container with __len__ and concat, "
+                        f"got {kind.__name__}")
     if len(items) == 1:
         return items[0]
     return kind(*(np.concatenate(fields, axis=0) for fields in zip(*items)))

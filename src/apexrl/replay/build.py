@@ -76,3 +76,18 @@ def build_replay(config: Any, info: Any, seed: int | None = None) -> Prioritized
                              importance_sampling_exponent=config.importance_sampling_exponent
                              if config.prioritized else 0.0,
                              priority_epsilon=config.priority_epsilon, seed=seed)
+
+
+def agent_replay(agent: Any, config: Any, info: Any, seed: int | None = None) -> Any:
+    """The replay of a run of ``agent`` (:class:`apexrl.agents.base.Agent`): the agent's own
+    (:attr:`~apexrl.agents.base.Agent.build_replay`, given the whole ``config``) or, when it has
+    none, :func:`build_replay` of ``config.replay``. Every backend builds its replay (or each Ray
+    replay shard) here.
+
+    Raises:
+        ValueError: as :func:`build_replay` (or the agent's builder): the replay would not fit in
+            memory.
+    """
+    if agent.build_replay is not None:
+        return agent.build_replay(config, info, seed)
+    return build_replay(config.replay, info, seed=seed)

@@ -187,6 +187,11 @@ class PrioritizedReplay:
         """Current number of items ``N = min(num_added, capacity)`` (rejected items count)."""
         return min(self._added, self._capacity)
 
+    def can_sample(self, batch_size: int) -> bool:
+        """Whether :meth:`sample` has something to draw from (any item is held); sampling is with
+        replacement, so ``batch_size`` does not matter here."""
+        return len(self) > 0
+
     # ------------------------------------------------------------------ add
     def add(self, items: Items, priorities: np.ndarray | None = None) -> np.ndarray:
         """Append items (FIFO: the oldest are overwritten once full).

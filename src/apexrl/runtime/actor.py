@@ -189,6 +189,7 @@ class Actor:
                                     context=f"actor {index}", **env_kwargs_for(config, info))
         self.net = agent.build_network(config, info)
         self.policy = agent.build_policy(config, info, self.net, index, seeds.rng())
+        self._observe = getattr(self.policy, "observe", None)  # optional: stateful policies
         self.policy.advance(self.frames)
         self.params = params
         self.param_version = params.pull(self.net)
@@ -227,6 +228,8 @@ class Actor:
         self._tick(False)
         done = terminated | truncated
         self.frames += self.num_envs * self.frames_per_step
+        if self._observe is not None:  # a stateful policy: reset ended episodes, keep the reward
+            self._observe(np.asarray(reward, dtype=np.float32), terminated, truncated)
         self.policy.advance(self.frames)  # the next actions already use the new ε (or σ) schedule value
         upcoming = self.policy.step(next_obs)
         next_value = upcoming.value
@@ -240,9 +243,10 @@ class Actor:
             for _, ret, length in completed_episodes(info):
                 self._episodes.append((float(ret), int(length)))
         with_prio = current.q_taken is not None and next_value is not None
+        extras: dict[str, Any] = {} if current.extras is None else {"extras": current.extras}
         items, prio = self.adder.add(self.obs, current.actions, reward, true_next, terminated, truncated,
                                      q_taken=current.q_taken if with_prio else None,
-                                     next_value=next_value if with_prio else None)
+                                     next_value=next_value if with_prio else None, **extras)
         self.obs, self.current = next_obs, upcoming
         self._steps += self.num_envs
         count = num_items(items)

@@ -42,7 +42,10 @@ def evaluate(agent: Agent | str, network: nn.Module, env_id: str, episodes: int,
     """
     if episodes <= 0:
         raise ValueError(f"episodes must be > 0, got {episodes}")
-    act = (get_agent(agent) if isinstance(agent, str) else agent).greedy_actions
+    record = get_agent(agent) if isinstance(agent, str) else agent
+    act: Any = record.greedy_actions
+    if record.build_greedy is not None:  # a stateful (recurrent) evaluation policy, one per batch of envs
+        act = _Stateful(record.build_greedy)
     was_training = network.training
     network.eval()  # noisy layers evaluate with their mean weights
     try:
@@ -60,6 +63,13 @@ def periodic_evaluation(agent: Agent | str, network: nn.Module, run: Any, index:
     return evaluate(agent, network, run.env_id, run.eval_episodes, epsilon=run.eval_epsilon,
                     seed=run.seed + 100_000 + 1_000 * index, max_episode_steps=run.eval_max_episode_steps,
                     **env_kwargs)
+
+
+class _Stateful:
+    """An agent's :attr:`~apexrl.agents.base.Agent.build_greedy`, built anew for each batch of envs."""
+
+    def __init__(self, build: Any) -> None:
+        self.build = build
 
 
 def _evaluate(act: Any, network: nn.Module, env_id: str, episodes: int, epsilon: float, seed: int, max_episode_steps: int,
@@ -80,6 +90,10 @@ def _evaluate(act: Any, network: nn.Module, env_id: str, episodes: int, epsilon:
 def _evaluate_batch(act: Any, network: nn.Module, env_id: str, n: int, epsilon: float, seed: list[int], max_steps: int,
                     rng: np.random.Generator, env_kwargs: dict[str, Any]) -> list[float]:
     envs = make_vector_env(env_id, n, seed, training=False, context="evaluator", **env_kwargs)
+    observe = None
+    if isinstance(act, _Stateful):
+        greedy = act.build(network, n)
+        act, observe = (lambda net, o, space, eps, r: greedy.act(o, eps, r)), greedy.observe
     try:
         obs, _ = envs.reset(seed=seed)
         running = np.ones(n, dtype=bool)
@@ -90,6 +104,8 @@ def _evaluate_batch(act: Any, network: nn.Module, env_id: str, n: int, epsilon: 
         while running.any():
             actions = act(network, obs, space, epsilon, rng)
             obs, reward, terminated, truncated, info = envs.step(actions)
+            if observe is not None:
+                observe(np.asarray(reward, dtype=np.float32), terminated, truncated)
             partial += np.asarray(reward, dtype=np.float64)
             steps += 1
             for i, ret, _ in completed_episodes(info):

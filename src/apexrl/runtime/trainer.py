@@ -142,7 +142,7 @@ def train(config: Any, agent: Agent, backend: Any, resume: str | None = None, *,
     session_start = time.monotonic()
     run, rcfg, lcfg = config.run, config.replay, config.learner
     check_env_id(run.env_id)
-    info = require_action_space(run.env_id, algo, _action_kind(agent, run.env_id),
+    info = require_action_space(run.env_id, algo, agent.action_kind,
                                 {kind: agents_for(kind) for kind in ("discrete", "continuous")})
     device = resolve_device(lcfg.device)
     checkpoint = None
@@ -156,7 +156,7 @@ def train(config: Any, agent: Agent, backend: Any, resume: str | None = None, *,
         run_dir = run.run_dir or default_run_dir(algo, run.env_id, run.seed)
         prepare_run_dir(run_dir)
     ckpts = CheckpointWriter(run_dir, run.keep_checkpoints, run.max_checkpoint_failures)  # cleans debris
-    replay = backend.replay(config, info)  # fails fast when it would not fit in memory (where it is placed)
+    replay = backend.replay(config, info, agent)  # fails fast when it would not fit in memory (where it is placed)
     with open(os.path.join(run_dir, "config.json"), "w") as f:
         json.dump({"algo": algo, "config": to_dict(config)}, f, indent=2)
 
@@ -247,7 +247,7 @@ def train(config: Any, agent: Agent, backend: Any, resume: str | None = None, *,
             if run.max_wall_s is not None and time.monotonic() - session_start >= run.max_wall_s:
                 break
             learning = inserted >= rcfg.learning_starts
-            may_learn = learning and limiter.learner_may_sample()
+            may_learn = learning and limiter.learner_may_sample() and replay.can_sample(lcfg.batch_size)
             may_insert = (not learning or limiter.actors_may_insert()) and replay_has_room()
             messages = source.poll(max_messages=64 if may_insert else 0, timeout=0.0 if may_learn else 0.05)
             for m in messages:
@@ -392,18 +392,6 @@ def train(config: Any, agent: Agent, backend: Any, resume: str | None = None, *,
     network_state = {k: v.detach().cpu() for k, v in acting.state_dict().items()} if finite else None
     write_run_files(run_dir, network_state, summary, algo)  # CheckpointError
     return summary
-
-
-def _action_kind(agent: Agent, env_id: str) -> str:
-    """The action-space kind to check ``env_id`` against: the agent's, or for an agent acting in
-    both (``action_kind = "any"``: ``a2c``, ``ppo``) the env's own (``Discrete`` → discrete)."""
-    if agent.action_kind != "any":
-        return agent.action_kind
-    from gymnasium import spaces
-
-    from apexrl.envs import env_info
-
-    return "discrete" if isinstance(env_info(env_id).action_space, spaces.Discrete) else "continuous"
 
 
 def _max_rss_bytes() -> dict[str, int]:

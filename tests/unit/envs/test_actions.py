@@ -77,7 +77,7 @@ def test_other_action_spaces_and_bad_arguments():
     assert msg == ("`apex-dqn` needs a Discrete action space but Multi-v0 has MultiDiscrete([3 3]); apexrl's "
                    "algorithms take Discrete actions (apex-dqn, dqn, rainbow) or a 1-d Box with finite bounds "
                    "(ddpg, td3, sac, apex-dpg, d4pg), not MultiDiscrete")
-    with pytest.raises(ValueError, match=r"kind must be one of discrete, continuous; got 'box'"):
+    with pytest.raises(ValueError, match=r"kind must be one of discrete, continuous, any; got 'box'"):
         require_action_space("Pendulum-v1", "sac", "box", FITTING)
     with pytest.raises(ValueError, match=r"fitting has key 'box'"):
         require_action_space("Pendulum-v1", "sac", "continuous", {"box": ["sac"]})
@@ -190,3 +190,23 @@ def test_mujoco_warnings_become_python_warnings_and_write_no_log_file(tmp_path, 
             _mujoco_warning("unstable")
     finally:
         mujoco.set_mju_user_warning(previous)
+
+
+def test_kind_any_takes_discrete_and_bounded_box_actions_and_names_what_else_it_needs():
+    assert action_space_error("CartPole-v1", "ppo", "any", spaces.Discrete(2), FITTING) is None
+    assert action_space_error("Pendulum-v1", "ppo", "any", spaces.Box(-2.0, 2.0, (1,)), FITTING) is None
+    msg = action_space_error("Multi-v0", "ppo", "any", spaces.MultiDiscrete([3, 3]), FITTING)
+    assert msg == ("`ppo` needs a Discrete or a 1-d Box action space with finite bounds but Multi-v0 has "
+                   "MultiDiscrete([3 3]): not MultiDiscrete")
+    msg = action_space_error("Open-v0", "ppo", "any", spaces.Box(-np.inf, np.inf, (2,)), FITTING)
+    assert msg.startswith("`ppo` needs a Discrete or a 1-d Box") and "bound" in msg
+
+
+def test_agents_of_kind_any_are_listed_for_both_spaces(monkeypatch):
+    import dataclasses
+
+    from apexrl.agents import AGENTS, agents_for, get_agent
+
+    monkeypatch.setitem(AGENTS, "either", dataclasses.replace(get_agent("dqn"), name="either", action_kind="any"))
+    assert "either" in agents_for("discrete") and "either" in agents_for("continuous")
+    assert "dqn" in agents_for("discrete") and "dqn" not in agents_for("continuous")

@@ -10,7 +10,6 @@ called): :func:`build_network`, :func:`build_policy`, :func:`build_learner`, :fu
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from apexrl.agents.ac.config import ActorCriticAgentConfig, ActorCriticConfig
@@ -26,12 +25,10 @@ build_replay = lazy("apexrl.replay.rollout:build_rollout_queue")
 
 
 def _agent(name: str, doc: str, presets: dict[str, Any]) -> Agent:
-    hooks: dict[str, Any] = {"build_adder": build_adder}
-    if "build_replay" in {f.name for f in dataclasses.fields(Agent)}:  # the runtime's on-policy hook
-        hooks["build_replay"] = build_replay
     return Agent(name=name, doc=doc, config_class=ActorCriticAgentConfig, presets=presets, default=presets["cartpole"],
-                 single_actor=True, action_kind="any", build_network=build_network,  # type: ignore[arg-type]
-                 build_policy=build_policy, build_learner=build_learner, greedy_actions=greedy_actions, **hooks)
+                 single_actor=True, action_kind="any", build_network=build_network, build_policy=build_policy,
+                 build_learner=build_learner, greedy_actions=greedy_actions, build_adder=build_adder,
+                 build_replay=build_replay)
 
 
 AGENTS: list[Agent] = [

@@ -85,7 +85,7 @@ class ActorCriticPolicy:
             squashed = np.tanh(actions_np) if net.squash else np.clip(actions_np, -1.0, 1.0)
             env_actions = scale_actions(squashed, self.low, self.high)
         return PolicyStep(actions=actions_np, env_actions=env_actions, q_taken=v, value=v,
-                          **_extras({"log_prob": log_prob, "value": v}))
+                          extras={"log_prob": log_prob, "value": v})
 
     def value(self, obs: np.ndarray) -> np.ndarray:
         """``V(s)`` ``[K]`` float32 (final observations of truncated episodes)."""
@@ -95,14 +95,6 @@ class ActorCriticPolicy:
 
     def advance(self, frames: int) -> None:
         """No schedule on the actor side."""
-
-
-def _extras(extras: dict[str, np.ndarray]) -> dict[str, Any]:
-    """``{"extras": extras}`` when :class:`PolicyStep` has the field (the runtime's extras
-    mechanism), else nothing."""
-    import dataclasses
-
-    return {"extras": extras} if "extras" in {f.name for f in dataclasses.fields(PolicyStep)} else {}
 
 
 def build_policy(config: Any, info: Any, network: ActorCriticNetwork, index: int,
