@@ -67,7 +67,8 @@ def test_ppo_resume_after_sigterm(tmp_path, monkeypatch):
     def capture_learner(self, tensors, meta):
         learner_load(self, tensors, meta)
         loaded["network"] = {k: v.detach().clone() for k, v in self.network.state_dict().items()}
-        loaded["optimizer"] = self.optimizer.state_dict()["state"]
+        loaded["optimizer"] = {i: {k: v.detach().clone() for k, v in st.items()}
+                               for i, st in self.optimizer.state_dict()["state"].items()}
         loaded["clip_range"] = self.clip_range
 
     monkeypatch.setattr(RolloutQueue, "load_state_dict", capture_queue)
