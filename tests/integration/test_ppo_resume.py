@@ -95,3 +95,15 @@ def test_ppo_resume_after_sigterm(tmp_path, monkeypatch):
     for col in ("env_frames", "learner_steps", "episodes"):
         values = [int(r[col]) for r in after]
         assert values == sorted(values), col
+    # the exported policy acts greedily (the argmax of the logits)
+    out = str(tmp_path / "policy.safetensors")
+    assert main(["export", run_dir, out]) == 0
+    from apexrl.runtime.policy import load_policy
+
+    policy = load_policy(out)
+    actions = policy.act(np.array([[0, 0, 0.05, 0.5], [0, 0, -0.05, -0.5]], np.float32))
+    assert actions.dtype == np.int64 and actions.shape == (2,)
+    net = policy.network
+    with torch.no_grad():
+        logits = net(torch.tensor([[0, 0, 0.05, 0.5], [0, 0, -0.05, -0.5]]))
+    np.testing.assert_array_equal(actions, logits.argmax(-1).numpy())

@@ -11,7 +11,7 @@ existing torsos (:func:`apexrl.nets.build_torso`).
 With ``shared_torso`` both heads read one torso (the A3C / PPO Atari networks); otherwise the
 value has its own torso of the same architecture (PPO's MuJoCo networks, CleanRL's separate actor
 and critic MLPs). Heads are initialized orthogonally with gains 0.01 (policy) and 1 (value), as in
-OpenAI baselines and CleanRL. ``forward(obs)`` is the evaluation action (argmax / the mean).
+OpenAI baselines and CleanRL. ``forward(obs)`` gives the logits (``Discrete``) or the evaluation action (``Box``: the mean).
 """
 
 from __future__ import annotations
@@ -85,9 +85,10 @@ class ActorCriticNetwork(nn.Module):
         return self.value_head(torso(x)).squeeze(-1)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        """The evaluation action: argmax ``[B]`` int64, or the mean ``[B, d]`` in ``[-1, 1]``
-        (tanh of it when squashed, clipped otherwise)."""
+        """``Discrete``: the logits ``[B, A]`` (their argmax is the evaluation action, as a Q
+        network's, so exported policies act the same way); ``Box``: the evaluation action, the mean
+        ``[B, d]`` in ``[-1, 1]`` (tanh of it when squashed, clipped otherwise)."""
         out = self.policy_head(self.torso(obs))
         if self.discrete:
-            return out.argmax(dim=-1)
+            return out
         return torch.tanh(out) if self.squash else out.clamp(-1.0, 1.0)

@@ -120,5 +120,5 @@ def greedy_actions(network: ActorCriticNetwork, obs: np.ndarray, action_space: A
     with torch.inference_mode():
         actions = network(network.prepare(torch.from_numpy(np.ascontiguousarray(obs)))).numpy()
     if network.discrete:
-        return actions.astype(np.int64)
+        return actions.argmax(axis=-1).astype(np.int64)
     return scale_actions(actions.astype(np.float32), action_space.low, action_space.high)
