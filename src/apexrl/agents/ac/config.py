@@ -25,7 +25,7 @@ from apexrl.config import ActorConfig, LearnerRuntimeConfig, ReplayConfig, RunCo
 @dataclass(frozen=True)
 class ActorCriticConfig(LearnerRuntimeConfig):
     """The actor-critic learning rule: GAE(λ) advantages from the behaviour values, PPO's clipped
-    surrogate (or A2C's plain policy gradient when ``clip_range`` is None), a (clipped) value loss
+    surrogate (or A2C's plain policy gradient when clip_range is None), a (clipped) value loss
     and an entropy bonus (the formulas: apexrl.losses.policy_gradient)."""
 
     n_step: int = 128
