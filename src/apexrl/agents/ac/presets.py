@@ -22,6 +22,8 @@ A2C (Mnih et al. 2016, synchronous as OpenAI baselines' A2C):
 
 All presets run one actor in the learner's process (``--backend local``) that pulls parameters at
 every step, so the policy lag is at most two agent steps per rollout (``docs/ppo.md``, deviation 1).
+With ``--backend mp`` the actor's outbox holds one rollout (``queue_size`` 1; the runtime's default
+of 16 would let rollouts wait 16 learner steps) besides the queue's one batch.
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ def _config(run: RunConfig, envs: int, learner: ActorCriticConfig) -> ActorCriti
     return ActorCriticAgentConfig(
         run=run,
         replay=ReplayConfig(prioritized=False, replay_capacity=learner.batch_size, learning_starts=learner.batch_size),
-        actor=ActorConfig(envs_per_actor=envs, local_buffer_size=rollout, param_update_period_frames=envs),
+        actor=ActorConfig(envs_per_actor=envs, local_buffer_size=rollout, param_update_period_frames=envs,
+                          queue_size=1),
         learner=learner,
     )
 
