@@ -10,8 +10,8 @@ existing torsos (:func:`apexrl.nets.build_torso`).
 
 With ``shared_torso`` both heads read one torso (the A3C / PPO Atari networks); otherwise the
 value has its own torso of the same architecture (PPO's MuJoCo networks, CleanRL's separate actor
-and critic MLPs). Heads are initialized orthogonally with gains 0.01 (policy) and 1 (value), as in
-OpenAI baselines and CleanRL. ``forward(obs)`` gives the logits (``Discrete``) or the evaluation action (``Box``: the mean).
+and critic MLPs). Every layer is initialized orthogonally, with gain √2 in the torsos, 0.01 in the policy
+head and 1 in the value head, as in OpenAI baselines, CleanRL and SB3. ``forward(obs)`` gives the logits (``Discrete``) or the evaluation action (``Box``: the mean).
 """
 
 from __future__ import annotations
@@ -23,7 +23,33 @@ import torch
 from gymnasium import spaces
 from torch import nn
 
-from apexrl.nets.torsos import build_torso
+from apexrl.nets.torsos import MLPTorso, build_torso
+
+
+def _with_activation(torso: nn.Module, activation: str) -> nn.Module:
+    """An MLP torso with its ReLUs replaced by tanh when ``activation == "tanh"`` (the MLPs of the
+    PPO paper, baselines, CleanRL and SB3); conv torsos keep their ReLUs (the Nature CNN's).
+
+    Raises:
+        ValueError: an activation other than ``relu`` / ``tanh``.
+    """
+    if activation not in ("relu", "tanh"):
+        raise ValueError(f"activation must be 'relu' or 'tanh', got {activation!r}")
+    if activation == "tanh" and isinstance(torso, MLPTorso):
+        for i, layer in enumerate(torso.net):
+            if isinstance(layer, nn.ReLU):
+                torso.net[i] = nn.Tanh()
+    return torso
+
+
+def _init_torso(torso: nn.Module) -> nn.Module:
+    """Orthogonal weights with gain √2 and zero biases in every linear / conv layer of a torso
+    (OpenAI baselines, CleanRL ``layer_init``, SB3 ``ortho_init``)."""
+    for layer in torso.modules():
+        if isinstance(layer, (nn.Linear, nn.Conv2d)):
+            nn.init.orthogonal_(layer.weight, 2 ** 0.5)
+            nn.init.zeros_(layer.bias)
+    return torso
 
 
 def _init_head(layer: nn.Linear, gain: float) -> nn.Linear:
@@ -44,14 +70,15 @@ class ActorCriticNetwork(nn.Module):
         squash: ``Box`` only: tanh-squashed Gaussian.
         log_std_init: initial value of every ``log_std`` entry (``Box``).
         obs_space: the observation space (selects the input encoder), or None for a ``Box``.
+        activation: ``relu`` or ``tanh`` between the MLP torso's layers (conv torsos: ReLU).
 
     Raises:
-        ValueError: another action space, or as :func:`apexrl.nets.build_torso`.
+        ValueError: another action space, an unknown activation, or as :func:`apexrl.nets.build_torso`.
     """
 
     def __init__(self, kind: str, obs_shape: Sequence[int], action_space: Any, hidden_sizes: Sequence[int],
                  shared_torso: bool = False, squash: bool = False, log_std_init: float = 0.0,
-                 obs_space: Any = None) -> None:
+                 obs_space: Any = None, activation: str = "relu") -> None:
         super().__init__()
         if isinstance(action_space, spaces.Discrete):
             self.discrete, out = True, int(action_space.n)
@@ -61,8 +88,11 @@ class ActorCriticNetwork(nn.Module):
             raise ValueError(f"actor-critic networks act in Discrete or one-dimensional Box spaces, got {action_space}")
         self.squash = bool(squash) and not self.discrete
         self.shared_torso = bool(shared_torso)
-        self.torso = build_torso(kind, obs_shape, hidden_sizes, obs_space)
-        self.value_torso = None if shared_torso else build_torso(kind, obs_shape, hidden_sizes, obs_space)
+        def torso() -> nn.Module:
+            return _init_torso(_with_activation(build_torso(kind, obs_shape, hidden_sizes, obs_space), activation))
+
+        self.torso = torso()
+        self.value_torso = None if shared_torso else torso()
         self.policy_head = _init_head(nn.Linear(self.torso.out_dim, out), 0.01)
         self.value_head = _init_head(nn.Linear(self.torso.out_dim, 1), 1.0)
         self.log_std = None if self.discrete else nn.Parameter(torch.full((out,), float(log_std_init)))

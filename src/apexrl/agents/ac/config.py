@@ -72,6 +72,9 @@ class ActorCriticConfig(LearnerRuntimeConfig):
     """Clip of the global gradient norm (CleanRL, SB3: 0.5; A3C: 40)."""
     hidden_sizes: tuple[int, ...] = (64, 64)
     """Torso widths (CleanRL / SB3 MLP: 64, 64; conv torsos use the last as their hidden width)."""
+    activation: Literal["tanh", "relu"] = "tanh"
+    """Nonlinearity of the MLP torso for vector observations (the PPO paper, baselines, CleanRL,
+    SB3: tanh); conv torsos (MinAtar, Atari) always use ReLU."""
     shared_torso: bool = False
     """One torso for the policy and value heads (Atari / MinAtar networks); off: separate torsos."""
     squash: bool = False

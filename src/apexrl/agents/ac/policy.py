@@ -29,7 +29,7 @@ def build_network(config: Any, info: Any) -> ActorCriticNetwork:
                          "bounds (actions are scaled from [-1, 1] to them)")
     return ActorCriticNetwork(info.kind, info.obs_shape, space, lc.hidden_sizes, shared_torso=lc.shared_torso,
                               squash=lc.squash, log_std_init=lc.log_std_init,
-                              obs_space=getattr(info, "observation_space", None))
+                              obs_space=getattr(info, "observation_space", None), activation=lc.activation)
 
 
 def distribution_log_prob(network: ActorCriticNetwork, out: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
