@@ -327,7 +327,7 @@ def _evaluator_main(config: Any, algo: str, info: EnvSpecInfo, params: SharedPar
             return
         try:
             params.pull(net)
-            returns = periodic_evaluation(algo, net, run, tag.get("index", count), env_kwargs)
+            returns = periodic_evaluation(algo, net, run, tag.get("index", count), env_kwargs, tag)
             results.put((tag, returns))
         except Exception as exc:
             results.put((tag, (f"{type(exc).__name__}: {exc}", traceback.format_exc())))

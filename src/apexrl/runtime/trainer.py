@@ -127,6 +127,7 @@ def train(config: Any, agent: Agent, backend: Any, resume: str | None = None, *,
             whenever the progress bar would be refreshed.
 
     Raises:
+        apexrl.viz.MissingVizDependency: ``--video-every-evals`` without the viz extra.
         ValueError: unknown env id (with Gymnasium's suggestions), an action space the agent
             cannot act in, an occupied run directory, a replay larger than the available memory,
             a ``--device`` that is not there, a checkpoint that does not fit ``config`` or was
@@ -142,6 +143,10 @@ def train(config: Any, agent: Agent, backend: Any, resume: str | None = None, *,
     session_start = time.monotonic()
     run, rcfg, lcfg = config.run, config.replay, config.learner
     check_env_id(run.env_id)
+    if run.video_every_evals > 0:  # before anything is made: the evaluator would fail at its K-th evaluation
+        from apexrl.viz import require
+
+        require("imageio_ffmpeg", "--video-every-evals")
     info = require_action_space(run.env_id, algo, agent.action_kind,
                                 {kind: agents_for(kind) for kind in ("discrete", "continuous")})
     device = resolve_device(lcfg.device)
@@ -155,6 +160,7 @@ def train(config: Any, agent: Agent, backend: Any, resume: str | None = None, *,
     else:
         run_dir = run.run_dir or default_run_dir(algo, run.env_id, run.seed)
         prepare_run_dir(run_dir)
+        config = dataclasses.replace(config, run=dataclasses.replace(run, run_dir=run_dir))  # evaluators write here
     ckpts = CheckpointWriter(run_dir, run.keep_checkpoints, run.max_checkpoint_failures)  # cleans debris
     replay = backend.replay(config, info, agent)  # fails fast when it would not fit in memory (where it is placed)
     with open(os.path.join(run_dir, "config.json"), "w") as f:
