@@ -18,7 +18,9 @@ A2C (Mnih et al. 2016, synchronous as OpenAI baselines' A2C):
 
 - ``cartpole``: the SB3 zoo's A2C CartPole-v1 (8 envs, entropy 0, 500K steps) on SB3's A2C
   defaults (n_steps 5, γ = 0.99, λ = 1 (n-step returns), RMSProp lr 7e-4 with α = 0.99 and
-  ε = 1e-5, grad-norm clip 0.5, value weight 0.5 of the MSE (1 here), no advantage normalization).
+  ε = 1e-5, grad-norm clip 0.5, value weight 0.5 of the MSE (1 here), no advantage normalization),
+  with OpenAI baselines' linear decay of the learning rate to 0 (``a2c.learn(lrschedule="linear")``;
+  SB3 keeps it constant): with a constant rate one seed of three ended at 470, see ``docs/a2c.md``.
 
 All presets run one actor in the learner's process (``--backend local``) that pulls parameters at
 every step, so the policy lag is at most two agent steps per rollout (``docs/ppo.md``, deviation 1).
@@ -77,7 +79,7 @@ def a2c_cartpole() -> ActorCriticAgentConfig:
         8,
         ActorCriticConfig(n_step=5, gamma=0.99, gae_lambda=1.0, batch_size=40, epochs=1, num_minibatches=1,
                           clip_range=None, clip_range_vf=None, normalize_advantage=False, ent_coef=0.0,
-                          vf_coef=1.0, learning_rate=7e-4, learning_rate_final_fraction=None, optimizer="rmsprop",
+                          vf_coef=1.0, learning_rate=7e-4, learning_rate_final_fraction=0.0, optimizer="rmsprop",
                           optimizer_eps=1e-5, rmsprop_decay=0.99, max_grad_norm=0.5, hidden_sizes=(64, 64)))
 
 
