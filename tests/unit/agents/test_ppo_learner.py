@@ -153,7 +153,12 @@ def test_annealing(cartpole):
     assert learner.clip_range == pytest.approx(0.2 * 0.75)
     a2c = ActorCriticLearner(a2c_cartpole(), cartpole, seed=0)
     a2c.set_progress(0.5)
-    assert a2c.optimizer.param_groups[0]["lr"] == pytest.approx(7e-4) and a2c.clip_range is None
+    assert a2c.optimizer.param_groups[0]["lr"] == pytest.approx(3.5e-4) and a2c.clip_range is None
+    constant = dataclasses.replace(a2c_cartpole(), learner=dataclasses.replace(a2c_cartpole().learner,
+                                                                               learning_rate_final_fraction=None))
+    fixed = ActorCriticLearner(constant, cartpole, seed=0)
+    fixed.set_progress(0.5)
+    assert fixed.optimizer.param_groups[0]["lr"] == pytest.approx(7e-4)
     assert isinstance(a2c.optimizer, torch.optim.RMSprop)
 
 
