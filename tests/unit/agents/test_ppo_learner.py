@@ -204,3 +204,31 @@ def test_registered_for_both_action_spaces():
         assert agent.action_kind == "any" and agent.build_adder is not None
         assert set(agent.presets) >= {"cartpole"}
     assert "pendulum" in get_agent("ppo").presets
+
+
+@pytest.mark.parametrize("squash", [False, True])
+def test_gaussian_update_moves_the_mean_towards_rewarded_actions(pendulum, squash):
+    base = ppo_pendulum()
+    lc = dataclasses.replace(base.learner, n_step=16, batch_size=64, num_minibatches=2, epochs=4, squash=squash,
+                             learning_rate=3e-3)
+    config = ActorCriticAgentConfig(run=base.run, learner=lc,
+                                    actor=dataclasses.replace(base.actor, envs_per_actor=4, local_buffer_size=64),
+                                    replay=ReplayConfig(prioritized=False, replay_capacity=64, learning_starts=64))
+    learner = ActorCriticLearner(config, pendulum, seed=0)
+    rng = np.random.default_rng(0)
+    obs = rng.normal(size=(16, 4, 3)).astype(np.float32)
+    policy = ActorCriticPolicy(config, pendulum, learner.network, 0, rng)
+    steps = [policy.step(obs[t]) for t in range(16)]
+    actions = np.stack([s.actions for s in steps])  # [16, 4, 1] Gaussian samples u
+    rollout = Rollout(obs=obs, actions=actions, rewards=np.sign(actions[..., 0]).astype(np.float32),
+                      terminated=np.ones((16, 4), bool), truncated=np.zeros((16, 4), bool),
+                      values=np.stack([s.value for s in steps]), next_values=np.zeros((16, 4), np.float32),
+                      log_probs=np.stack([s.extras["log_prob"] for s in steps]))
+    with torch.no_grad():
+        before = float(learner.network.heads(torch.from_numpy(obs.reshape(-1, 3)))[0].mean())
+    _, metrics = learner.update(RolloutSample(np.arange(1), rollout))
+    with torch.no_grad():
+        after = float(learner.network.heads(torch.from_numpy(obs.reshape(-1, 3)))[0].mean())
+    assert after > before + 0.01  # positive actions were rewarded: the mean moved up
+    assert all(math.isfinite(metrics[k]) for k in ("learner/loss", "learner/entropy", "learner/approx_kl"))
+    assert learner.consecutive_skipped == 0
