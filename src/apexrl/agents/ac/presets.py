@@ -11,8 +11,8 @@ PPO (Schulman et al. 2017, "Proximal Policy Optimization Algorithms"):
   squared error without the ½ of apexrl's).
 - ``pendulum`` (``Pendulum-v1``): the SB3 zoo's PPO Pendulum-v1 values (4 envs, n_steps 1024,
   γ = 0.9, λ = 0.95, 10 epochs, lr 1e-3, ε = 0.2, entropy 0, SB3's minibatch 64) without its
-  gSDE exploration (``use_sde``), which apexrl does not have; tuned here as
-  ``docs/ppo.md`` says.
+  gSDE exploration (``use_sde``), which apexrl does not have, and with 200K frames instead of
+  the zoo's 100K (``docs/ppo.md``, deviation 9).
 
 A2C (Mnih et al. 2016, synchronous as OpenAI baselines' A2C):
 
