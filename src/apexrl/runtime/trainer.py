@@ -177,6 +177,9 @@ def train(config: Any, agent: Agent, backend: Any, resume: str | None = None, *,
     # evaluation acts on the host: a CPU mirror of the acting network when the learner is on a GPU
     on_host = acting if device.type == "cpu" else agent.build_network(config, info)
     fps = frames_per_step(info.kind)
+    # a bounded replay (the on-policy rollout queue) says when it is full: no messages are taken
+    # then, so actors block on their bounded outboxes; replays without the hook always have room
+    replay_has_room = getattr(replay, "may_insert", None) or (lambda: True)
     limiter = RateLimiter(rcfg.samples_per_insert, rcfg.samples_per_insert_tolerance, lcfg.batch_size)
     c = {"env_steps": 0, "learner_steps": 0, "episodes": 0, "next_eval": run.eval_interval_frames,
          "train_wall_s": 0.0, "actor_restarts": 0, "resumes": 0, "inserted": 0}
@@ -251,7 +254,7 @@ def train(config: Any, agent: Agent, backend: Any, resume: str | None = None, *,
                 break
             learning = inserted >= rcfg.learning_starts
             may_learn = learning and limiter.learner_may_sample() and replay.can_sample(lcfg.batch_size)
-            may_insert = not learning or limiter.actors_may_insert()
+            may_insert = (not learning or limiter.actors_may_insert()) and replay_has_room()
             messages = source.poll(max_messages=64 if may_insert else 0, timeout=0.0 if may_learn else 0.05)
             for m in messages:
                 if m.items is not None:  # a receipt's items are already in a replay shard
