@@ -20,7 +20,7 @@ continuous-control agent: observation -> action) is scored by its output in the 
 ½‖π(I) − π(I′)‖² (Greydanus et al. 2018 score the policy's logits of actor-critic agents the same
 way). Where its acting network carries a critic (the DPG agents and SAC: ``network.critic.q(s, a)``),
 the values view plots V(s) = Q(s, π(s)) of the greedy action over the episode and the t-SNE map is
-coloured by it; a policy without a critic gets the t-SNE map coloured by the episode step.
+coloured by it; an actor-critic network (``ppo``, ``a2c``) gives V(s) from its value head; a policy without a critic gets the t-SNE map coloured by the episode step.
 """
 
 from __future__ import annotations
@@ -84,16 +84,19 @@ def value_decomposition(network: nn.Module, observations: np.ndarray, actions: n
 
 
 def has_critic(network: nn.Module) -> bool:
-    """Whether ``network`` is a policy with a critic ``network.critic.q(s, a)`` (DPG agents, SAC)."""
-    return callable(getattr(getattr(network, "critic", None), "q", None))
+    """Whether ``network`` is a policy with a critic: ``network.critic.q(s, a)`` (DPG agents, SAC)
+    or a value head, ``network.heads(s) -> (policy output, V(s))`` (the actor-critic agents)."""
+    return callable(getattr(getattr(network, "critic", None), "q", None)) or callable(getattr(network, "heads", None))
 
 
 def critic_values(network: nn.Module, observations: np.ndarray) -> np.ndarray:
-    """``V(s) = Q(s, π(s))`` ``[T]`` float64 of the greedy action ``π(s) = network(s)`` (``[T, d]``)
-    for states ``[T, *obs_shape]``, from the network's critic as ``critic.q`` gives it (``Q_1`` of
-    twin critics, the mean of a distributional one)."""
+    """``V(s)`` ``[T]`` float64 for states ``[T, *obs_shape]``: the value head's output (actor-critic
+    agents), or ``Q(s, π(s))`` of the greedy action ``π(s) = network(s)`` from the network's critic
+    as ``critic.q`` gives it (``Q_1`` of twin critics, the mean of a distributional one)."""
     with torch.inference_mode():
         x = _prepared(network, observations)
+        if callable(getattr(network, "heads", None)):
+            return network.heads(x)[1].double().numpy()
         return network.critic.q(x, network(x)).double().numpy()
 
 
@@ -101,14 +104,18 @@ def plot_critic_values(network: nn.Module, episode: Episode, out: str) -> View:
     """The values view of a policy with a critic: ``Q(s, π(s))`` over one episode, rewards marked."""
     plt = pyplot("apexrl inspect")
     v = critic_values(network, episode.observations)
+    value_head = callable(getattr(network, "heads", None))
     fig, ax = plt.subplots(figsize=(9, 3.2))
-    ax.plot(np.arange(episode.length), v, label="V(s) = Q(s, π(s)) (the critic at the greedy action)")
+    ax.plot(np.arange(episode.length), v, label="V(s) (the value head)" if value_head else
+            "V(s) = Q(s, π(s)) (the critic at the greedy action)")
     _mark_rewards(ax, episode)
     ax.set_title(f"one episode, return {episode.episode_return:g}", fontsize=10)
     ax.set_xlabel("agent step")
     fig.tight_layout()
     fig.savefig(out, dpi=100)
     plt.close(fig)
+    if value_head:
+        return View("values", out, "V(s) from the network's value head, the baseline of its policy gradient")
     return View("values", out, "V(s) = Q(s, π(s)) from the critic carried by the acting network; a deterministic "
                                "greedy policy has no advantage to show (its action is π(s))")
 
@@ -238,7 +245,8 @@ def plot_tsne(network: nn.Module, episodes: Sequence[Episode], out: str, *, max_
         colour, how = value_decomposition(network, observations[keep], actions[keep])[::2]
         label = "V(s)" + (" (value stream)" if how == "dueling streams" else " = max_a Q")
     elif values == "critic":
-        colour, label = critic_values(network, observations[keep]), "V(s) = Q(s, π(s))"
+        colour = critic_values(network, observations[keep])
+        label = "V(s)" if callable(getattr(network, "heads", None)) else "V(s) = Q(s, π(s))"
     else:
         colour, label = np.concatenate([np.arange(e.length) for e in episodes])[keep], "episode step"
     plt = pyplot("apexrl inspect")
@@ -367,7 +375,7 @@ def inspect_network(network: nn.Module, env_id: str, out_dir: str, *, what: Sequ
                               "action) without Q-values or a critic to compute V(s) from"))
         elif name == "saliency":
             views.append(plot_saliency(network, played[0], path, frames=saliency_frames,
-                                       output="Q" if q_network else "π"))
+                                       output="Q" if q_network else "π"))  # π: an action or the policy's logits
         elif name == "tsne":
             views.append(plot_tsne(network, played, path, max_states=tsne_states, seed=seed, values=values))
         else:

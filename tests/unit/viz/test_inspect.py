@@ -146,3 +146,34 @@ def test_saliency_of_a_policy_network_scores_its_output():
     episode = Episode(obs, np.zeros((3, 1), np.float32), np.zeros(3), np.zeros((3, 0), np.float32))
     view = plot_saliency(Corner(), episode, "/tmp/apexrl-policy-saliency.png", frames=1, output="π")
     assert view.path and "changes π most" in view.caption
+
+
+def test_inspect_of_an_actor_critic_agent_plots_its_value_head(tmp_path, capsys):
+    import dataclasses
+    import json
+
+    import numpy as np
+    import torch
+    from safetensors.torch import save_file
+
+    from apexrl.agents import get_agent
+    from apexrl.config import to_dict
+    from apexrl.envs import env_info
+    from apexrl.viz.inspect import critic_values
+
+    agent = get_agent("ppo")
+    config = agent.presets["cartpole"]()
+    run = tmp_path / "ppo"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"algo": "ppo", "config": to_dict(config)}))
+    torch.manual_seed(0)
+    network = agent.build_network(config, env_info(config.run.env_id))
+    save_file({k: v.contiguous() for k, v in network.state_dict().items()}, str(run / "model.safetensors"))
+    assert parse(["inspect", str(run), "--max-steps", "30"]).run() == 0
+    page = str(run / "inspect" / "inspect.html")
+    assert sorted(_html_images(page)) == ["tsne.png", "values.png"]
+    assert "value head, the baseline of its policy gradient" in open(page).read()
+    obs = np.random.default_rng(1).normal(size=(5, 4)).astype(np.float32)
+    with torch.no_grad():
+        by_hand = network.value_head(network.value_torso(torch.from_numpy(obs))).squeeze(-1)
+    np.testing.assert_allclose(critic_values(network, obs), by_hand.double().numpy(), rtol=1e-6)
