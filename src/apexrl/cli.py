@@ -122,7 +122,7 @@ class TrainArgs(Generic[ConfigT]):
     config: Annotated[ConfigT, tyro.conf.arg(name="")]
     preset: Annotated[str | None, tyro.conf.arg(metavar="NAME", help=(
         "Preset that sets every default (see the list above); default: the env id's family (ALE/… -> atari, "
-        "MinAtar/… -> minatar, FrozenLake/Taxi/CliffWalking -> toy-text, Pendulum -> pendulum, MuJoCo -> mujoco, "
+        "MinAtar/… -> minatar, Taxi -> taxi, FrozenLake/CliffWalking -> toy-text, Pendulum -> pendulum, MuJoCo -> mujoco, "
         "dm_control/… -> control) when the algorithm has that preset."))] = None
     resume: Annotated[str | None, tyro.conf.arg(metavar="RUN_DIR", help=(
         "Continue the run in RUN_DIR from its newest complete checkpoint: its saved configuration is the default "
@@ -141,6 +141,8 @@ def _family_preset(env_id: str | None) -> str | None:
     if env_id.startswith("dm_control/"):
         return "control"
     name = env_id.split("-v")[0]
+    if name == "Taxi":
+        return "taxi"
     if name in _TOY_TEXT:
         return "toy-text"
     if name in _MUJOCO:
@@ -148,8 +150,9 @@ def _family_preset(env_id: str | None) -> str | None:
     return "pendulum" if name in ("Pendulum", "MountainCarContinuous") else None
 
 
-_TOY_TEXT = ("FrozenLake", "FrozenLake8x8", "Taxi", "CliffWalking")
-"""Gymnasium's toy-text grids with ``Discrete`` states, which get ``--preset toy-text``."""
+_TOY_TEXT = ("FrozenLake", "FrozenLake8x8", "CliffWalking")
+"""Gymnasium's toy-text grids with ``Discrete`` states, which get ``--preset toy-text`` (``Taxi``:
+``--preset taxi``)."""
 
 _MUJOCO = ("HalfCheetah", "Hopper", "Walker2d", "Ant", "Humanoid", "HumanoidStandup", "Swimmer", "Reacher",
            "Pusher", "InvertedPendulum", "InvertedDoublePendulum")

@@ -58,7 +58,7 @@ class RunConfig:
     num_actors: Annotated[int, tyro.conf.arg(name="actors")] = 2
     """Number of actor processes (Ape-X: 360). The local backend runs exactly one."""
     backend: Literal["mp", "local", "ray"] = "mp"
-    """mp: actors in spawned processes (default); local: one actor inside the learner's process;
+    """mp: actors in their own processes (default); local: one actor inside the learner's process;
     ray: actors, replay shards, learner and evaluator as Ray actors (pip install apexrl[ray])."""
     ray_address: str | None = None
     """--backend ray: address of a running Ray cluster (HOST:6379); default: start a local instance."""
@@ -79,6 +79,9 @@ class RunConfig:
     """ε of the evaluation policy (Ape-X: 0.001)."""
     eval_max_episode_steps: int = 27_000
     """Cap on an evaluation episode's length in agent steps (27K agent steps = 108K Atari frames)."""
+    video_every_evals: int = 0
+    """Write an MP4 of one greedy evaluation episode every K-th periodic evaluation into
+    RUN_DIR/videos (as apexrl video does; needs the viz extra); 0 = off."""
     max_wall_s: float | None = None
     """Stop training after this many seconds of wall time even if frames remain (off by default)."""
     stop_eval_return: float | None = None
@@ -113,6 +116,9 @@ class RunConfig:
         _positive(self, "total_env_frames", "num_actors", "log_interval_s", "final_eval_episodes",
                   "eval_episodes", "eval_max_episode_steps", "replay_shards")
         _require(self.eval_interval_frames >= 0, "eval_interval_frames", self.eval_interval_frames, "must be >= 0")
+        _require(self.video_every_evals >= 0, "video_every_evals", self.video_every_evals, "must be >= 0")
+        _require(self.video_every_evals == 0 or self.eval_interval_frames > 0, "video_every_evals",
+                 self.video_every_evals, "needs periodic evaluations (--eval-interval-frames > 0)")
         _require(0.0 <= self.eval_epsilon <= 1.0, "eval_epsilon", self.eval_epsilon, "must be in [0, 1]")
         _require(self.max_wall_s is None or self.max_wall_s > 0, "max_wall_s", self.max_wall_s, "must be > 0")
         _require(self.learner_threads >= 0, "learner_threads", self.learner_threads, "must be >= 0")

@@ -12,6 +12,7 @@ from safetensors.torch import load_file
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from procs import alive, children  # noqa: E402
+from procs import cmdline, workers as procs_workers  # noqa: E402
 TINY = ["--learning-starts", "200", "--batch-size", "32", "--eval-episodes", "2", "--final-eval-episodes", "3",
         "--eval-interval-frames", "1000", "--no-progress", "--log-interval-s", "0.5"]
 
@@ -145,8 +146,9 @@ def test_sigkill_of_main_process_leaves_no_actor_running(tmp_path):
             if metrics.exists() and len(metrics.read_text().splitlines()) >= 3:
                 break
             time.sleep(0.2)
-        workers = [c for c in children(proc.pid) if "spawn_main" in open(f"/proc/{c}/cmdline").read()]
+        workers = procs_workers(proc.pid)
         assert len(workers) >= 3  # 2 actors + the evaluator
+        workers += [c for c in children(proc.pid) if "multiprocessing.forkserver" in cmdline(c)]  # their server
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
@@ -155,5 +157,9 @@ def test_sigkill_of_main_process_leaves_no_actor_running(tmp_path):
         time.sleep(0.2)
     survivors = [c for c in workers if alive(c)]
     assert not survivors, f"processes still running 10 s after the learner was killed: {survivors}"
-    if os.path.isdir("/dev/shm"):  # shared memory is unlinked as soon as it is mapped: nothing is left
+    if os.path.isdir("/dev/shm"):  # shared memory is unlinked as soon as it is mapped, and the resource
+        # tracker unlinks the named semaphores once the last worker is gone: nothing is left
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and set(os.listdir("/dev/shm")) - shm_before:
+            time.sleep(0.2)
         assert set(os.listdir("/dev/shm")) - shm_before == set()

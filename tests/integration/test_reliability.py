@@ -13,7 +13,7 @@ import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from procs import children  # noqa: E402
+from procs import workers as procs_workers  # noqa: E402
 FAST = ["--learning-starts", "200", "--batch-size", "32", "--eval-episodes", "2", "--final-eval-episodes", "3",
         "--eval-interval-frames", "2000", "--no-progress", "--log-interval-s", "0.3", "--hidden-sizes", "32"]
 
@@ -162,7 +162,7 @@ def test_sigkilled_actor_is_restarted(tmp_path):
                  "--run-dir", run_dir, *FAST)
     try:
         _wait_rows(run_dir, 1000, proc)
-        workers = sorted(c for c in children(proc.pid) if "spawn_main" in open(f"/proc/{c}/cmdline").read())
+        workers = procs_workers(proc.pid)
         assert len(workers) == 3  # the evaluator (started first, lowest pid) and 2 actors
         os.kill(workers[-1], signal.SIGKILL)
         out, err = proc.communicate(timeout=180)

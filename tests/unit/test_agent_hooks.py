@@ -36,6 +36,9 @@ class _Steps:
     def concat(cls, parts: list[_Steps]) -> _Steps:
         return cls(np.concatenate([p.t for p in parts]))
 
+    def tail(self, start: int) -> _Steps:
+        return _Steps(self.t[start:])
+
 
 class _Counting:
     """Action 0; ``extras["t"]``: steps since the episode of each env started, kept by ``observe``."""
@@ -199,3 +202,6 @@ def test_item_helpers_accept_an_agents_container_and_name_mixed_types():
         concat_items([_Steps(np.array([0])), Transitions(*(np.zeros(1),) * 5)])
     with pytest.raises(TypeError, match="container with __len__ and concat, got int"):
         num_items(3)
+    from apexrl.replay.prioritized import _tail  # a message larger than the replay keeps its newest items
+
+    assert _tail(joined, 1).t.tolist() == [1, 2]

@@ -131,8 +131,12 @@ def test_env_family_chooses_the_preset():
     assert inv.args.notes == ()
     for env_id in ("FrozenLake-v1", "Taxi-v4", "CliffWalking-v1"):  # the issue-21 command: no --preset
         inv = parse(["train", "dqn", "--env", env_id])
-        assert inv.args.config.learner == AGENTS["dqn"].presets["toy-text"]().learner
-        assert any("--preset toy-text" in n for n in inv.args.notes)
+        preset = "taxi" if env_id.startswith("Taxi") else "toy-text"
+        assert inv.args.config.learner == AGENTS["dqn"].presets[preset]().learner
+        assert any(f"--preset {preset}" in n for n in inv.args.notes)
+    taxi = parse(["train", "dqn", "--env", "Taxi-v4"]).args.config
+    assert (taxi.learner.gamma, taxi.learner.target_update_period, taxi.run.total_env_frames) == (0.9, 100, 200_000)
+    assert taxi.learner.n_step == 1 and taxi.run.num_actors == 1  # dqn's switches on top of the preset
     assert parse(["train", "dqn", "--env", "Acrobot-v1"]).args.notes == ()
 
 

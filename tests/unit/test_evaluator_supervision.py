@@ -33,7 +33,7 @@ def test_local_evaluation_failures_are_logged_then_a_crash_loop_stops(monkeypatc
     net = build_dqn_network(config.learner, env_info("CartPole-v1"))
     calls = []
 
-    def flaky(algo, network, run, index, env_kwargs):
+    def flaky(algo, network, run, index, env_kwargs, tag=None):
         calls.append(index)
         if len(calls) in (1, 3, 4, 5):
             raise RuntimeError(f"renderer crashed {len(calls)}")

@@ -307,3 +307,33 @@ def test_failed_checkpoint_at_a_signal_is_reported_not_claimed_saved(tmp_path, m
     assert code == 128 + signal.SIGTERM
     assert "saved nothing (could not write checkpoint" in err and "newest good checkpoint: none" in err
     assert "not finite" not in err
+
+
+def test_a_zombie_learner_counts_as_gone_for_its_workers():
+    """A learner killed while nobody has reaped it yet is a zombie: its workers (children of the
+    fork server, which outlives it while they hold its pipe) must still see it gone."""
+    import subprocess
+    import sys
+    import time
+
+    from apexrl.backends.mp import _alive, _ParentWatch
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        assert _alive(child.pid)
+        watch = _ParentWatch(child.pid)  # our parent is not that process: only its liveness counts
+        assert not watch.gone()
+        child.kill()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # not reaped: a zombie
+            with open(f"/proc/{child.pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    break
+            time.sleep(0.05)
+        assert not _alive(child.pid)
+        watch._next_check = 0.0
+        assert watch.gone()
+    finally:
+        child.kill()
+        child.wait()
+    assert not _alive(child.pid)

@@ -13,7 +13,8 @@ import importlib
 
 from apexrl.agents.base import LEARNER_FIELDS, ActionKind, ActorPolicy, Agent, Learner, PolicyStep
 
-_FAMILIES = ("apexrl.agents.dqn", "apexrl.agents.dpg", "apexrl.agents.sac", "apexrl.agents.r2d2")
+_FAMILIES = ("apexrl.agents.dqn", "apexrl.agents.dpg", "apexrl.agents.sac", "apexrl.agents.ac",
+             "apexrl.agents.r2d2")
 """Modules whose ``AGENTS`` list of :class:`Agent` records is registered, in ``--help`` order."""
 
 

@@ -199,7 +199,8 @@ class Agent:
             ``learner.n_step`` / ``learner.gamma`` and the env's action shape). An adder's
             ``add(obs, actions, reward, next_obs, terminated, truncated, q_taken=, next_value=[,
             extras=])`` returns ``(items, priorities or None)``; items of a type of its own define
-            ``__len__`` and a classmethod ``concat(list)`` (:func:`apexrl.replay.concat_items`).
+            ``__len__``, a classmethod ``concat(list)`` (:func:`apexrl.replay.concat_items`) and
+            ``tail(start)`` (the items ``start:``, for a message larger than the replay).
         build_replay: ``(config, info, seed) -> replay`` or ``None`` for the runtime's prioritized
             transition replay (:func:`apexrl.replay.build.build_replay`). Used by every backend (each
             Ray replay shard builds one). A replay has ``add(items, priorities)``,

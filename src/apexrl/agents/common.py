@@ -83,7 +83,7 @@ def guarded_step(optimizer: torch.optim.Optimizer, params: Sequence[torch.Tensor
         if ok:
             optimizer.step()
         return ok, float("nan")
-    norm = torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
+    norm = torch.nn.utils.clip_grad_norm_(params, max_grad_norm, foreach=True)  # one fused pass
     ok = bool(torch.isfinite(loss.detach()) & torch.isfinite(norm))
     if ok:
         optimizer.step()

@@ -121,7 +121,7 @@ class LocalEvaluator:
         """
         count, self._count = self._count, self._count + 1
         try:
-            returns = periodic_evaluation(self.algo, self.network, self.config.run, count, self.env_kwargs)
+            returns = periodic_evaluation(self.algo, self.network, self.config.run, count, self.env_kwargs, tag)
         except Exception as exc:
             evaluator_failed(self.restarts, f"{type(exc).__name__}: {exc}", traceback.format_exc())
             return True

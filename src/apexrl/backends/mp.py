@@ -1,4 +1,4 @@
-"""The ``mp`` backend (default): actor processes started with ``spawn``.
+"""The ``mp`` backend (default): actor processes started by a fork server (:func:`worker_context`).
 
 Each actor process runs the same :class:`apexrl.runtime.actor.Actor` loop, pulls parameters
 from shared memory (:class:`apexrl.runtime.params.SharedParams`) and sends its messages through
@@ -60,13 +60,13 @@ def start_child(ctx: Any, target: Any, args: tuple[Any, ...], name: str) -> Any:
     coordinates the stop (checkpoint, then it stops its children), so children leave SIGINT to it
     instead of dying with a ``KeyboardInterrupt`` traceback. SIGINT is blocked in this thread
     while the child is created, so the child inherits it blocked (through ``exec`` as well) and is
-    covered from its first instruction, including the seconds a ``spawn`` child spends importing;
+    covered from its first instruction, including the time a ``spawn`` child spends importing;
     a SIGINT for this process meanwhile stays pending and is delivered right after. Children still
     stop by themselves when this process dies (:class:`_ParentWatch`). The same approach as
     :mod:`multiprocessing.resource_tracker`. Every worker process of apexrl starts through here.
 
     Args:
-        ctx: a multiprocessing context (``spawn``).
+        ctx: a multiprocessing context (:func:`worker_context`).
         target: a module-level function (picklable).
         args: its arguments.
         name: the process name (``apexrl-actor-0``).
@@ -86,15 +86,77 @@ def start_child(ctx: Any, target: Any, args: tuple[Any, ...], name: str) -> Any:
     return process
 
 
+PRELOAD = ("apexrl.backends.mp", "apexrl.nets", "apexrl.agents.dqn.policy", "apexrl.agents.dpg.policy",
+           "apexrl.agents.sac.policy")
+"""Modules the fork server imports once (torch, Gymnasium, the runtime, the networks and policies of
+the agents), so that a new or restarted worker process starts in milliseconds instead of importing
+them again (seconds per process on a busy 2-core machine)."""
+
+
+def worker_context() -> Any:
+    """The multiprocessing context of every apexrl worker process: ``forkserver`` where the
+    platform has it (Linux, macOS), with :data:`PRELOAD` imported in the server; ``spawn``
+    elsewhere (Windows). A fork server is a clean single-threaded process (no learner threads, no
+    OpenMP pool, no CUDA context), so forking it is safe where forking the learner is not; each
+    worker still receives its arguments by pickling, as with ``spawn``. The server starts at the
+    first worker (inside :func:`start_child`, so it and its children inherit SIGINT blocked) and
+    exits when this process does."""
+    import multiprocessing as mp
+
+    if "forkserver" not in mp.get_all_start_methods():
+        return mp.get_context("spawn")
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(list(PRELOAD))
+    return ctx
+
+
 class _ParentWatch:
-    """True once the process that started us is gone (its children are re-parented), so a
-    learner killed with SIGKILL leaves no actor running (``os.getppid`` is a cheap syscall)."""
+    """True once the process that started us is gone, so a learner killed with SIGKILL leaves no
+    actor running. A worker's parent is the fork server (``spawn``: the learner itself), which
+    exits when the learner does; the worker is then re-parented and ``os.getppid`` (a cheap
+    syscall) changes. ``parent`` is the learner's pid, passed in: with ``spawn`` it may be gone
+    before the child even starts, so a first parent that is not the learner's server counts only
+    while ``parent`` is alive."""
+
+    CHECK_S = 0.5
+    """Seconds between checks of the learner's pid (``gone`` runs at every actor step)."""
 
     def __init__(self, parent: int) -> None:
-        self.parent = parent  # the parent's pid, passed in: it may be gone before the child even starts
+        self.parent = parent
+        self.first = os.getppid()
+        self._next_check = 0.0
+        self._gone = False
 
     def gone(self) -> bool:
-        return os.getppid() != self.parent
+        ppid = os.getppid()
+        if ppid == self.parent:
+            return False
+        if ppid != self.first or self._gone:
+            return True
+        now = time.monotonic()
+        if now >= self._next_check:  # the fork server outlives the learner while we hold its pipe
+            self._next_check = now + self.CHECK_S
+            self._gone = not _alive(self.parent)
+        return self._gone
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs: it exists and is not a zombie (a learner killed while its own
+    parent, a shell or a test, has not reaped it yet is a zombie, and ``kill(pid, 0)`` still
+    succeeds on it)."""
+    if os.path.isdir("/proc/self"):  # Linux
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+        except OSError:
+            return False
+    try:  # no /proc (macOS): existence only
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else (a reused pid)
+        return True
+    return True
 
 
 def _sender(conn: Any, outbox: queue_lib.Queue) -> None:
@@ -169,7 +231,7 @@ class ProcessSource:
         algo: the agent's registered name (actor processes look it up).
         info: environment shapes.
         params: shared parameters the actors pull from.
-        ctx: a ``spawn`` multiprocessing context.
+        ctx: the workers' multiprocessing context (:func:`worker_context`).
         generation: first generation of seeds (a resumed run passes a new one so actors do not
             replay the episodes of the interrupted run).
         start_frames: emulator frames already taken by the whole run (split evenly between actors
@@ -327,7 +389,7 @@ def _evaluator_main(config: Any, algo: str, info: EnvSpecInfo, params: SharedPar
             return
         try:
             params.pull(net)
-            returns = periodic_evaluation(algo, net, run, tag.get("index", count), env_kwargs)
+            returns = periodic_evaluation(algo, net, run, tag.get("index", count), env_kwargs, tag)
             results.put((tag, returns))
         except Exception as exc:
             results.put((tag, (f"{type(exc).__name__}: {exc}", traceback.format_exc())))
@@ -430,15 +492,13 @@ class ProcessEvaluator:
 
 class MPBackend:
     """``--backend mp`` (default): ``num_actors`` actor processes and an evaluator process started
-    with ``spawn``; parameters in shared memory (:class:`~apexrl.runtime.params.SharedParams`);
+    from a fork server (:func:`worker_context`); parameters in shared memory (:class:`~apexrl.runtime.params.SharedParams`);
     the replay and the learner in this process."""
 
     name = "mp"
 
     def __init__(self) -> None:
-        import multiprocessing as mp
-
-        self.ctx = mp.get_context("spawn")
+        self.ctx = worker_context()
 
     def actor_processes(self, config: Any) -> int:
         """Actor processes started besides the learner's: ``--actors``."""

@@ -293,7 +293,7 @@ class EvaluatorWorker:
 
     def evaluate(self, tag: dict[str, float]) -> tuple[dict[str, float], list[float]]:
         self.params.pull(self.net)
-        returns = periodic_evaluation(self.algo, self.net, self.config.run, self.count, self.env_kwargs)
+        returns = periodic_evaluation(self.algo, self.net, self.config.run, self.count, self.env_kwargs, tag)
         self.count += 1
         return tag, returns
 

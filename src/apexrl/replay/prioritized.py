@@ -37,7 +37,10 @@ class Storage(Protocol):
 
 
 def _tail(items: Items, start: int) -> Items:
-    """The items ``start:`` (all frames of a FrameTransitions message are kept)."""
+    """The items ``start:`` (all frames of a FrameTransitions message are kept); an agent's own
+    container gives them by its ``tail(start)``."""
+    if not isinstance(items, (Transitions, FrameTransitions)) and hasattr(items, "tail"):
+        return items.tail(start)
     if isinstance(items, FrameTransitions):
         return items._replace(
             stream=items.stream[start:], obs_step=items.obs_step[start:],

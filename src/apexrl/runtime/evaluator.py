@@ -8,6 +8,7 @@ DQN family, the deterministic action for continuous agents), on environments mad
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,8 @@ from torch import nn
 from apexrl.agents import Agent, get_agent
 from apexrl.envs import completed_episodes, make_vector_env
 from apexrl.runtime.seeding import derive_seeds
+
+log = logging.getLogger("apexrl")
 
 
 def evaluate(agent: Agent | str, network: nn.Module, env_id: str, episodes: int, *, epsilon: float = 0.001,
@@ -56,13 +59,55 @@ def evaluate(agent: Agent | str, network: nn.Module, env_id: str, episodes: int,
 
 
 def periodic_evaluation(agent: Agent | str, network: nn.Module, run: Any, index: int,
-                        env_kwargs: dict[str, Any]) -> list[float]:
+                        env_kwargs: dict[str, Any], tag: dict[str, Any] | None = None) -> list[float]:
     """The ``index``-th evaluation during training: ``run.eval_episodes`` episodes with the run's
     evaluation ε and episode cap, environments seeded apart from training and from earlier
-    evaluations. ``run`` is a :class:`apexrl.config.RunConfig`."""
-    return evaluate(agent, network, run.env_id, run.eval_episodes, epsilon=run.eval_epsilon,
-                    seed=run.seed + 100_000 + 1_000 * index, max_episode_steps=run.eval_max_episode_steps,
-                    **env_kwargs)
+    evaluations. ``run`` is a :class:`apexrl.config.RunConfig`.
+
+    Every ``run.video_every_evals``-th evaluation (indices ``K-1, 2K-1, …``) also writes a video of
+    one more greedy episode (:func:`evaluation_video`); a failure there is logged and does not
+    fail the evaluation. ``tag`` (``env_frames``, ``learner_steps``) names the video."""
+    returns = evaluate(agent, network, run.env_id, run.eval_episodes, epsilon=run.eval_epsilon,
+                       seed=run.seed + 100_000 + 1_000 * index, max_episode_steps=run.eval_max_episode_steps,
+                       **env_kwargs)
+    k = getattr(run, "video_every_evals", 0)
+    if k > 0 and (index + 1) % k == 0 and run.run_dir:
+        try:
+            evaluation_video(agent, network, run, index, env_kwargs, tag or {})
+        except Exception as exc:  # noqa: BLE001 -- a video is a by-product; training goes on
+            log.warning("evaluation video %d not written: %s: %s", index, type(exc).__name__, exc)
+    return returns
+
+
+def evaluation_video(agent: Agent | str, network: nn.Module, run: Any, index: int, env_kwargs: dict[str, Any],
+                     tag: dict[str, Any]) -> str:
+    """Play one greedy episode (the evaluation ε and episode cap, env seed ``run.seed + 100_000 +
+    1_000 * index``, the first seed of that evaluation) rendered in full colour, and write it as
+    ``RUN_DIR/videos/eval-<index>-frames_<env_frames>-return_<R>.mp4`` (one video frame per agent
+    step; :func:`apexrl.viz.video.record_videos`). Returns the path.
+
+    Raises:
+        apexrl.viz.MissingVizDependency: imageio / imageio-ffmpeg are not installed.
+    """
+    import os
+
+    from apexrl.viz.video import record_videos
+
+    record = get_agent(agent) if isinstance(agent, str) else agent
+    out = os.path.join(run.run_dir, "videos")
+    os.makedirs(out, exist_ok=True)
+    was_training = network.training
+    network.eval()
+    try:
+        (video,) = record_videos(network, run.env_id, 1, out, epsilon=run.eval_epsilon,
+                                 seed=run.seed + 100_000 + 1_000 * index, max_steps=run.eval_max_episode_steps,
+                                 env_kwargs=env_kwargs, agent=record)
+    finally:
+        network.train(was_training)
+    frames = int(tag.get("env_frames", 0))
+    path = os.path.join(out, f"eval-{index:04d}-frames_{frames}-return_{video['episode_return']:g}.mp4")
+    os.replace(video["path"], path)
+    return path
 
 
 class _Stateful:

@@ -127,6 +127,7 @@ def train(config: Any, agent: Agent, backend: Any, resume: str | None = None, *,
             whenever the progress bar would be refreshed.
 
     Raises:
+        apexrl.viz.MissingVizDependency: ``--video-every-evals`` without the viz extra.
         ValueError: unknown env id (with Gymnasium's suggestions), an action space the agent
             cannot act in, an occupied run directory, a replay larger than the available memory,
             a ``--device`` that is not there, a checkpoint that does not fit ``config`` or was
@@ -142,6 +143,10 @@ def train(config: Any, agent: Agent, backend: Any, resume: str | None = None, *,
     session_start = time.monotonic()
     run, rcfg, lcfg = config.run, config.replay, config.learner
     check_env_id(run.env_id)
+    if run.video_every_evals > 0:  # before anything is made: the evaluator would fail at its K-th evaluation
+        from apexrl.viz import require
+
+        require("imageio_ffmpeg", "--video-every-evals")
     info = require_action_space(run.env_id, algo, agent.action_kind,
                                 {kind: agents_for(kind) for kind in ("discrete", "continuous")})
     device = resolve_device(lcfg.device)
@@ -155,6 +160,7 @@ def train(config: Any, agent: Agent, backend: Any, resume: str | None = None, *,
     else:
         run_dir = run.run_dir or default_run_dir(algo, run.env_id, run.seed)
         prepare_run_dir(run_dir)
+        config = dataclasses.replace(config, run=dataclasses.replace(run, run_dir=run_dir))  # evaluators write here
     ckpts = CheckpointWriter(run_dir, run.keep_checkpoints, run.max_checkpoint_failures)  # cleans debris
     replay = backend.replay(config, info, agent)  # fails fast when it would not fit in memory (where it is placed)
     with open(os.path.join(run_dir, "config.json"), "w") as f:
@@ -171,6 +177,9 @@ def train(config: Any, agent: Agent, backend: Any, resume: str | None = None, *,
     # evaluation acts on the host: a CPU mirror of the acting network when the learner is on a GPU
     on_host = acting if device.type == "cpu" else agent.build_network(config, info)
     fps = frames_per_step(info.kind)
+    # a bounded replay (the on-policy rollout queue) says when it is full: no messages are taken
+    # then, so actors block on their bounded outboxes; replays without the hook always have room
+    replay_has_room = getattr(replay, "may_insert", None) or (lambda: True)
     limiter = RateLimiter(rcfg.samples_per_insert, rcfg.samples_per_insert_tolerance, lcfg.batch_size)
     c = {"env_steps": 0, "learner_steps": 0, "episodes": 0, "next_eval": run.eval_interval_frames,
          "train_wall_s": 0.0, "actor_restarts": 0, "resumes": 0, "inserted": 0}
@@ -245,7 +254,7 @@ def train(config: Any, agent: Agent, backend: Any, resume: str | None = None, *,
                 break
             learning = inserted >= rcfg.learning_starts
             may_learn = learning and limiter.learner_may_sample() and replay.can_sample(lcfg.batch_size)
-            may_insert = not learning or limiter.actors_may_insert()
+            may_insert = (not learning or limiter.actors_may_insert()) and replay_has_room()
             messages = source.poll(max_messages=64 if may_insert else 0, timeout=0.0 if may_learn else 0.05)
             for m in messages:
                 if m.items is not None:  # a receipt's items are already in a replay shard

@@ -20,12 +20,6 @@ def _note(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _fail_note(message: str) -> int:
-    """Print ``error: message`` on stderr; the exit code 2 of a command that cannot run."""
-    print(f"error: {message}", file=sys.stderr, flush=True)
-    return 2
-
-
 # ---------------------------------------------------------------------------- plot
 @dataclass(frozen=True)
 class PlotArgs:
@@ -224,16 +218,14 @@ def run_inspect(args: InspectArgs) -> int:
     _note(f"inspecting the {chosen.describe()}")
     from apexrl.agents import get_agent
 
-    if get_agent(chosen.algo).action_kind != "discrete":
-        return _fail_note(f"apexrl inspect reads Q-values, and {chosen.algo} has a policy and a critic instead; "
-                          "its views are not there yet (apexrl video and apexrl plot work for it)")
+    agent = get_agent(chosen.algo)
     run = config.run
     out = args.out or os.path.join(args.run_dir, "inspect")
     views, page = inspect_network(
         network, run.env_id, out, what=[w.strip() for w in args.what.split(",") if w.strip()],
         episodes=args.episodes, epsilon=run.eval_epsilon if args.epsilon is None else args.epsilon, seed=args.seed,
         max_steps=args.max_steps or run.eval_max_episode_steps, env_kwargs=env_kwargs, tsne_states=args.tsne_states,
-        saliency_frames=args.saliency_frames, header={"run": args.run_dir, "network": chosen.describe()})
+        saliency_frames=args.saliency_frames, header={"run": args.run_dir, "network": chosen.describe()}, agent=agent)
     for view in views:
         if view.missing:
             _note(f"{view.name}: not available: {view.missing}")

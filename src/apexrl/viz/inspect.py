@@ -15,7 +15,12 @@
   row per input channel); needs a convolution layer.
 
 Each view that the network lacks a part for is skipped with a sentence saying why;
-:func:`write_html` links the figures in ``inspect.html``.
+:func:`write_html` links the figures in ``inspect.html``. A policy network (the acting network of a
+continuous-control agent: observation -> action) is scored by its output in the saliency view,
+½‖π(I) − π(I′)‖² (Greydanus et al. 2018 score the policy's logits of actor-critic agents the same
+way). Where its acting network carries a critic (the DPG agents and SAC: ``network.critic.q(s, a)``),
+the values view plots V(s) = Q(s, π(s)) of the greedy action over the episode and the t-SNE map is
+coloured by it; an actor-critic network (``ppo``, ``a2c``) gives V(s) from its value head; a policy without a critic gets the t-SNE map coloured by the episode step.
 """
 
 from __future__ import annotations
@@ -78,10 +83,59 @@ def value_decomposition(network: nn.Module, observations: np.ndarray, actions: n
     return v.numpy(), chosen.numpy(), "max_a Q"
 
 
+def has_critic(network: nn.Module) -> bool:
+    """Whether ``network`` is a policy with a critic: ``network.critic.q(s, a)`` (DPG agents, SAC)
+    or a value head, ``network.heads(s) -> (policy output, V(s))`` (the actor-critic agents)."""
+    return callable(getattr(getattr(network, "critic", None), "q", None)) or callable(getattr(network, "heads", None))
+
+
+def critic_values(network: nn.Module, observations: np.ndarray) -> np.ndarray:
+    """``V(s)`` ``[T]`` float64 for states ``[T, *obs_shape]``: the value head's output (actor-critic
+    agents), or ``Q(s, π(s))`` of the greedy action ``π(s) = network(s)`` from the network's critic
+    as ``critic.q`` gives it (``Q_1`` of twin critics, the mean of a distributional one)."""
+    with torch.inference_mode():
+        x = _prepared(network, observations)
+        if callable(getattr(network, "heads", None)):
+            return network.heads(x)[1].double().numpy()
+        return network.critic.q(x, network(x)).double().numpy()
+
+
+def plot_critic_values(network: nn.Module, episode: Episode, out: str) -> View:
+    """The values view of a policy with a critic: ``Q(s, π(s))`` over one episode, rewards marked."""
+    plt = pyplot("apexrl inspect")
+    v = critic_values(network, episode.observations)
+    value_head = callable(getattr(network, "heads", None))
+    fig, ax = plt.subplots(figsize=(9, 3.2))
+    ax.plot(np.arange(episode.length), v, label="V(s) (the value head)" if value_head else
+            "V(s) = Q(s, π(s)) (the critic at the greedy action)")
+    _mark_rewards(ax, episode)
+    ax.set_title(f"one episode, return {episode.episode_return:g}", fontsize=10)
+    ax.set_xlabel("agent step")
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    if value_head:
+        return View("values", out, "V(s) from the network's value head, the baseline of its policy gradient")
+    return View("values", out, "V(s) = Q(s, π(s)) from the critic carried by the acting network; a deterministic "
+                               "greedy policy has no advantage to show (its action is π(s))")
+
+
+def _mark_rewards(ax: Any, episode: Episode) -> bool:
+    """Vertical lines at rewarded steps (green > 0, red < 0), unless most steps are rewarded;
+    returns whether they were drawn."""
+    rewarded = np.flatnonzero(episode.rewards)
+    dense = len(rewarded) > episode.length // 2  # CartPole, Pendulum: a reward every step, nothing to mark
+    for t in ([] if dense else rewarded):
+        ax.axvline(t, color="green" if episode.rewards[t] > 0 else "red", alpha=0.35, linewidth=1)
+    ax.legend(fontsize=8, loc="best")
+    ax.grid(alpha=0.3)
+    return not dense
+
+
 def hidden_features(network: nn.Module, observations: np.ndarray) -> np.ndarray | None:
-    """The last shared hidden layer (the torso's output) ``[T, D]`` float32, or ``None`` for a network
-    without a ``torso``."""
-    torso = getattr(network, "torso", None)
+    """The last shared hidden layer (the torso's output) ``[T, D]`` float32 (for a policy with a
+    critic: the policy's torso), or ``None`` for a network without a ``torso``."""
+    torso = getattr(network, "torso", None) or getattr(getattr(network, "policy", None), "torso", None)
     if torso is None:
         return None
     with torch.inference_mode():
@@ -124,14 +178,8 @@ def plot_values(network: nn.Module, episode: Episode, out: str) -> View:
     ax1.plot(steps, episode.q_values[steps, episode.actions], alpha=0.6, label="Q(s, chosen action)")
     ax2.plot(steps, adv, color="C2", label="A(s, chosen action)" + (" (advantage stream, mean 0)"
                                                                     if how == "dueling streams" else " = Q − V"))
-    rewarded = np.flatnonzero(episode.rewards)
-    dense = len(rewarded) > episode.length // 2  # CartPole: +1 every step, nothing to mark
-    for ax in (ax1, ax2):
-        for t in ([] if dense else rewarded):
-            ax.axvline(t, color="green" if episode.rewards[t] > 0 else "red", alpha=0.35, linewidth=1)
-        ax.legend(fontsize=8, loc="best")
-        ax.grid(alpha=0.3)
-    marks = ("a reward on most steps, not marked" if dense else "vertical lines: rewards (green > 0, red < 0)")
+    marked = [_mark_rewards(ax, episode) for ax in (ax1, ax2)][0]
+    marks = ("vertical lines: rewards (green > 0, red < 0)" if marked else "a reward on most steps, not marked")
     ax1.set_title(f"one episode, return {episode.episode_return:g}; {marks}", fontsize=10)
     ax2.set_xlabel("agent step")
     fig.tight_layout()
@@ -148,8 +196,9 @@ def _resize(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return ndimage.zoom(image, (shape[0] / image.shape[0], shape[1] / image.shape[1]), order=1)
 
 
-def plot_saliency(network: nn.Module, episode: Episode, out: str, *, frames: int = 4) -> View:
-    """Saliency maps of ``frames`` states evenly spaced over the episode, overlaid on its pictures."""
+def plot_saliency(network: nn.Module, episode: Episode, out: str, *, frames: int = 4, output: str = "Q") -> View:
+    """Saliency maps of ``frames`` states evenly spaced over the episode, overlaid on its pictures;
+    ``output`` names what the network computes (``"Q"``, ``"π"``) in the title and caption."""
     if episode.observations.ndim != 4:
         return View("saliency", None, "", f"the observations are not images (shape "
                     f"{tuple(episode.observations.shape[1:])}): perturbation saliency needs [C, H, W] frames")
@@ -164,19 +213,23 @@ def plot_saliency(network: nn.Module, episode: Episode, out: str, *, frames: int
         sal = _resize(sal, picture.shape[:2])
         ax.imshow(picture)
         ax.imshow(sal / max(float(sal.max()), 1e-12), cmap="jet", alpha=0.45)
-        ax.set_title(f"step {t}, action {int(episode.actions[t])}", fontsize=9)
+        action = episode.actions[t]
+        ax.set_title(f"step {t}, action {np.array2string(np.asarray(action), precision=2)}", fontsize=9)
         ax.axis("off")
-    fig.suptitle(f"perturbation saliency ½‖Q(I) − Q(I′)‖² (mask radius {radius:g}, every {stride} px)", fontsize=10)
+    fig.suptitle(f"perturbation saliency ½‖{output}(I) − {output}(I′)‖² (mask radius {radius:g}, every {stride} px)",
+                 fontsize=10)
     fig.tight_layout()
     fig.savefig(out, dpi=100)
     plt.close(fig)
     return View("saliency", out, f"perturbation saliency (Greydanus et al. 2018): Gaussian mask of radius {radius:g} "
-                                 f"every {stride} pixels, blur σ {sigma:g}; red: changing that region changes Q most")
+                                 f"every {stride} pixels, blur σ {sigma:g}; red: changing that region changes {output} most")
 
 
 def plot_tsne(network: nn.Module, episodes: Sequence[Episode], out: str, *, max_states: int = 2000,
-              seed: int = 0, thumbnails: int = 4) -> View:
-    """The t-SNE view over the states of ``episodes`` (at most ``max_states``, evenly subsampled)."""
+              seed: int = 0, thumbnails: int = 4, values: str = "q") -> View:
+    """The t-SNE view over the states of ``episodes`` (at most ``max_states``, evenly subsampled),
+    coloured by V(s): ``values="q"`` from Q-values, ``"critic"`` from :func:`critic_values`;
+    ``"none"`` (a policy without a critic): by the episode step."""
     observations = np.concatenate([e.observations for e in episodes])
     actions = np.concatenate([e.actions for e in episodes])
     frames = [f for e in episodes for f in (e.frames if len(e.frames) else [None] * e.length)]
@@ -188,12 +241,19 @@ def plot_tsne(network: nn.Module, episodes: Sequence[Episode], out: str, *, max_
         return View("tsne", None, "", f"only {len(keep)} states were visited; t-SNE needs at least 5 "
                     "(play more --episodes)")
     embedding = tsne_embedding(features, seed=seed)
-    v, _, how = value_decomposition(network, observations[keep], actions[keep])
+    if values == "q":
+        colour, how = value_decomposition(network, observations[keep], actions[keep])[::2]
+        label = "V(s)" + (" (value stream)" if how == "dueling streams" else " = max_a Q")
+    elif values == "critic":
+        colour = critic_values(network, observations[keep])
+        label = "V(s)" if callable(getattr(network, "heads", None)) else "V(s) = Q(s, π(s))"
+    else:
+        colour, label = np.concatenate([np.arange(e.length) for e in episodes])[keep], "episode step"
     plt = pyplot("apexrl inspect")
     offsetbox = require("matplotlib.offsetbox", "apexrl inspect")
     fig, ax = plt.subplots(figsize=(7.5, 6))
-    points = ax.scatter(embedding[:, 0], embedding[:, 1], c=v, cmap="viridis", s=8)
-    fig.colorbar(points, ax=ax, label="V(s)" + (" (value stream)" if how == "dueling streams" else " = max_a Q"))
+    points = ax.scatter(embedding[:, 0], embedding[:, 1], c=colour, cmap="viridis", s=8)
+    fig.colorbar(points, ax=ax, label=label)
     if frames[0] is not None and thumbnails > 0:
         center = embedding.mean(axis=0)
         extremes = [embedding[:, 0].argmin(), embedding[:, 0].argmax(), embedding[:, 1].argmin(),
@@ -213,7 +273,7 @@ def plot_tsne(network: nn.Module, episodes: Sequence[Episode], out: str, *, max_
     fig.savefig(out, dpi=100)
     plt.close(fig)
     return View("tsne", out, f"t-SNE of the torso's output ({features.shape[1]} units) over {len(keep)} visited "
-                             "states, coloured by V(s)")
+                             f"states, coloured by {'V(s)' if values != 'none' else 'the episode step (the policy has no critic)'}")
 
 
 def plot_filters(network: nn.Module, out: str) -> View:
@@ -269,8 +329,13 @@ def write_html(views: Sequence[View], out_dir: str, header: dict[str, Any]) -> s
 def inspect_network(network: nn.Module, env_id: str, out_dir: str, *, what: Sequence[str] = VIEWS,
                     episodes: int = 1, epsilon: float = 0.001, seed: int = 12345, max_steps: int = 27_000,
                     env_kwargs: dict[str, Any] | None = None, tsne_states: int = 2000, saliency_frames: int = 4,
-                    header: dict[str, Any] | None = None) -> tuple[list[View], str]:
+                    header: dict[str, Any] | None = None, agent: Any = None) -> tuple[list[View], str]:
     """Play ``episodes`` episodes (rendered) and write the chosen views and ``inspect.html`` to ``out_dir``.
+
+    ``agent`` (:class:`apexrl.agents.base.Agent`): the run's agent. A Q network (the DQN family,
+    ``action_kind "discrete"``, or ``agent=None``) gets every view; a policy network (any other
+    agent: it plays through the agent's ``greedy_actions``) gets saliency of its output and, where
+    it carries a critic, values and t-SNE from ``Q(s, π(s))`` (see the module docstring).
 
     Returns: ``(views, path of inspect.html)``.
 
@@ -285,6 +350,8 @@ def inspect_network(network: nn.Module, env_id: str, out_dir: str, *, what: Sequ
     if unknown:
         raise ValueError(f"invalid what={','.join(what)!r} (--what): unknown {', '.join(unknown)}; choose from "
                          f"{','.join(VIEWS)}")
+    q_network = agent is None or agent.action_kind == "discrete"
+    values = "q" if q_network else "critic" if has_critic(network) else "none"
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     os.makedirs(out_dir, exist_ok=True)
     played = []
@@ -292,18 +359,25 @@ def inspect_network(network: nn.Module, env_id: str, out_dir: str, *, what: Sequ
     for k in range(episodes):
         env = make_env(env_id, seed=seed + k, training=False, render_mode="rgb_array", **(env_kwargs or {}))
         try:
-            played.append(play(network, env, epsilon=epsilon, seed=seed + k, max_steps=max_steps, rng=rng))
+            played.append(play(network, env, epsilon=epsilon, seed=seed + k, max_steps=max_steps, rng=rng,
+                               agent=None if q_network else agent))
         finally:
             env.close()
     views = []
     for name in what:
         path = os.path.join(out_dir, f"{name}.png")
-        if name == "values":
+        if name == "values" and values == "q":
             views.append(plot_values(network, played[0], path))
+        elif name == "values" and values == "critic":
+            views.append(plot_critic_values(network, played[0], path))
+        elif name == "values":
+            views.append(View("values", None, "", f"the network of {agent.name} is a policy (observation -> "
+                              "action) without Q-values or a critic to compute V(s) from"))
         elif name == "saliency":
-            views.append(plot_saliency(network, played[0], path, frames=saliency_frames))
+            views.append(plot_saliency(network, played[0], path, frames=saliency_frames,
+                                       output="Q" if q_network else "π"))  # π: an action or the policy's logits
         elif name == "tsne":
-            views.append(plot_tsne(network, played, path, max_states=tsne_states, seed=seed))
+            views.append(plot_tsne(network, played, path, max_states=tsne_states, seed=seed, values=values))
         else:
             views.append(plot_filters(network, path))
     head = {**(header or {}), "env": env_id,

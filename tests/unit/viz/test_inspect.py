@@ -90,3 +90,90 @@ def test_values_of_a_c51_network_are_the_means_of_its_distributions():
     assert how == "max_a Q"
     np.testing.assert_allclose(v, means.max(axis=1), rtol=1e-5)
     np.testing.assert_allclose(adv, means[np.arange(5), actions] - means.max(axis=1), atol=1e-5)
+
+
+def test_inspect_of_a_continuous_policy_uses_its_critic_for_values_and_tsne(tmp_path, capsys):
+    import dataclasses
+    import json
+
+    import numpy as np
+    import torch
+    from safetensors.torch import save_file
+
+    from apexrl.agents import get_agent
+    from apexrl.config import to_dict
+    from apexrl.envs import env_info
+    from apexrl.viz.inspect import critic_values
+
+    agent = get_agent("td3")
+    config = agent.presets["pendulum"]()
+    config = dataclasses.replace(config, run=dataclasses.replace(config.run, env_id="Pendulum-v1"))
+    run = tmp_path / "pendulum"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"algo": "td3", "config": to_dict(config)}))
+    torch.manual_seed(0)
+    network = agent.build_network(config, env_info("Pendulum-v1"))
+    save_file({k: v.contiguous() for k, v in network.state_dict().items()}, str(run / "model.safetensors"))
+    assert parse(["inspect", str(run), "--max-steps", "40"]).run() == 0
+    captured = capsys.readouterr()
+    assert "saliency: not available: the observations are not images" in captured.err
+    assert "filters: not available: the network has no convolution layer" in captured.err
+    page = str(run / "inspect" / "inspect.html")
+    assert sorted(_html_images(page)) == ["tsne.png", "values.png"]
+    assert "V(s) = Q(s, π(s)) from the critic" in open(page).read()
+    # V(s) is the first twin critic at the greedy action, computed by hand
+    obs = np.random.default_rng(0).normal(size=(6, 3)).astype(np.float32)
+    with torch.no_grad():
+        x = torch.from_numpy(obs)
+        a = network.policy(x)
+        by_hand = network.critic(x, a)[0]
+    np.testing.assert_allclose(critic_values(network, obs), by_hand.double().numpy(), rtol=1e-6)
+
+
+def test_saliency_of_a_policy_network_scores_its_output():
+    import numpy as np
+    import torch
+    from torch import nn
+
+    from apexrl.viz.inspect import plot_saliency
+    from apexrl.viz.video import Episode
+
+    class Corner(nn.Module):  # an action that reads only the top-left 10x10 pixels
+        def forward(self, x):
+            return torch.tanh(x[:, :, :10, :10].mean(dim=(1, 2, 3)))[:, None]
+
+    obs = np.random.default_rng(0).integers(0, 255, (3, 4, 84, 84), dtype=np.uint8)
+    episode = Episode(obs, np.zeros((3, 1), np.float32), np.zeros(3), np.zeros((3, 0), np.float32))
+    view = plot_saliency(Corner(), episode, "/tmp/apexrl-policy-saliency.png", frames=1, output="π")
+    assert view.path and "changes π most" in view.caption
+
+
+def test_inspect_of_an_actor_critic_agent_plots_its_value_head(tmp_path, capsys):
+    import dataclasses
+    import json
+
+    import numpy as np
+    import torch
+    from safetensors.torch import save_file
+
+    from apexrl.agents import get_agent
+    from apexrl.config import to_dict
+    from apexrl.envs import env_info
+    from apexrl.viz.inspect import critic_values
+
+    agent = get_agent("ppo")
+    config = agent.presets["cartpole"]()
+    run = tmp_path / "ppo"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"algo": "ppo", "config": to_dict(config)}))
+    torch.manual_seed(0)
+    network = agent.build_network(config, env_info(config.run.env_id))
+    save_file({k: v.contiguous() for k, v in network.state_dict().items()}, str(run / "model.safetensors"))
+    assert parse(["inspect", str(run), "--max-steps", "30"]).run() == 0
+    page = str(run / "inspect" / "inspect.html")
+    assert sorted(_html_images(page)) == ["tsne.png", "values.png"]
+    assert "value head, the baseline of its policy gradient" in open(page).read()
+    obs = np.random.default_rng(1).normal(size=(5, 4)).astype(np.float32)
+    with torch.no_grad():
+        by_hand = network.value_head(network.value_torso(torch.from_numpy(obs))).squeeze(-1)
+    np.testing.assert_allclose(critic_values(network, obs), by_hand.double().numpy(), rtol=1e-6)

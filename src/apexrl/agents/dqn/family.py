@@ -46,11 +46,12 @@ def _with(config: ApexDQNConfig, *, run: dict | None = None, replay: dict | None
     )
 
 
-_SUPPORT = {"cartpole": (0.0, 100.0), "minatar": (-10.0, 10.0), "atari": (-10.0, 10.0), "toy-text": (-100.0, 20.0)}
+_SUPPORT = {"cartpole": (0.0, 100.0), "minatar": (-10.0, 10.0), "atari": (-10.0, 10.0), "toy-text": (-100.0, 20.0),
+            "taxi": (-100.0, 20.0)}
 """[v_min, v_max] per family: C51's [−10, 10] for clipped-reward games; CartPole's returns
 (+1 per step, γ = 0.99) reach 100."""
 
-_TRAIN_EVERY = {"cartpole": 4, "minatar": 4, "atari": 4, "toy-text": 8}
+_TRAIN_EVERY = {"cartpole": 4, "minatar": 4, "atari": 4, "toy-text": 8, "taxi": 8}
 """Agent steps per learner update of the single-actor loop (DQN 2015 and MinAtar: 4)."""
 
 _SWITCHES: dict[str, dict[str, dict[str, Any]]] = {

@@ -100,7 +100,7 @@ class DQNLearner:
             out = dqn_loss(self.online, self.target, batch, double=self.config.double, loss_type=self.config.loss)
         self.optimizer.zero_grad(set_to_none=True)
         out.loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.online.parameters(), self.config.max_grad_norm)
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.online.parameters(), self.config.max_grad_norm, foreach=True)
         metrics = dict(out.metrics)
         metrics["learner/grad_norm"] = float(grad_norm)
         metrics["learner/learning_rate"] = self.learning_rate
