@@ -19,8 +19,8 @@ def test_r2d2_balances_position_only_cartpole(tmp_path):
     lc = preset.learner
     assert lc.stored_state and lc.burn_in > 0 and lc.n_step == 5 and lc.value_rescaling
     run = dataclasses.replace(preset.run, run_dir=str(tmp_path / "run"), seed=0, progress=False, tensorboard=False,
-                              total_env_frames=THRESHOLD_FRAMES, eval_interval_frames=4_000, eval_episodes=10,
-                              stop_eval_return=0.8, final_eval_episodes=10, checkpoint_every_min=0)
+                              total_env_frames=THRESHOLD_FRAMES, eval_interval_frames=10_000, eval_episodes=10,
+                              final_eval_episodes=10, checkpoint_every_min=0)
     summary = train(dataclasses.replace(preset, run=run), algo.name)
     assert summary["final_eval_return"] >= THRESHOLD, summary["eval_history"]
     assert summary["replay_size"] > 0 and summary["actor_restarts"] == 0
