@@ -167,15 +167,17 @@ def test_r2d2_sequences_on_the_two_node_cluster(cluster, tmp_path):
 
     c, worker = cluster
     base = get_agent("r2d2").presets["popgym"]()
-    run = dataclasses.replace(base.run, total_env_frames=3000, num_actors=2, backend="ray", ray_address=c.address,
-                              replay_shards=2, run_dir=str(tmp_path / "run"), progress=False,
+    # a wall-time budget, not a frame budget: Ray actors are not held back before learning starts, and
+    # on an idle machine they once took all of a 3,000-frame budget before the learner's first poll
+    run = dataclasses.replace(base.run, total_env_frames=10_000_000, max_wall_s=40.0, num_actors=2, backend="ray",
+                              ray_address=c.address, replay_shards=2, run_dir=str(tmp_path / "run"), progress=False,
                               eval_interval_frames=0, final_eval_episodes=2, log_interval_s=0.5)
     config = dataclasses.replace(base, run=run, actor=dataclasses.replace(base.actor, envs_per_actor=2),
-                                 replay=dataclasses.replace(base.replay, learning_starts=64),
+                                 replay=dataclasses.replace(base.replay, learning_starts=32),
                                  learner=dataclasses.replace(base.learner, lstm_size=16, hidden_sizes=(16,),
                                                              head_hidden=16, batch_size=16))
     with local_only():
         summary = train(config, "r2d2")
-    assert summary["backend"] == "ray" and summary["env_frames"] >= 3000 and summary["actor_restarts"] == 0
+    assert summary["backend"] == "ray" and summary["env_frames"] >= 320 and summary["actor_restarts"] == 0
     assert set(summary["inserted_per_node"]) == {c.head_node.node_id, worker.node_id}
     assert summary["learner_steps"] > 0 and np.isfinite(summary["final_eval_return"])
