@@ -149,7 +149,6 @@ def test_saliency_of_a_policy_network_scores_its_output():
 
 
 def test_inspect_of_an_actor_critic_agent_plots_its_value_head(tmp_path, capsys):
-    import dataclasses
     import json
 
     import numpy as np
