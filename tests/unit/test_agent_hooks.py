@@ -39,6 +39,9 @@ class _Steps:
     def tail(self, start: int) -> _Steps:
         return _Steps(self.t[start:])
 
+    def take(self, rows: np.ndarray) -> _Steps:
+        return _Steps(self.t[rows])
+
 
 class _Counting:
     """Action 0; ``extras["t"]``: steps since the episode of each env started, kept by ``observe``."""
@@ -205,3 +208,10 @@ def test_item_helpers_accept_an_agents_container_and_name_mixed_types():
     from apexrl.replay.prioritized import _tail  # a message larger than the replay keeps its newest items
 
     assert _tail(joined, 1).t.tolist() == [1, 2]
+    from apexrl.replay import take_items  # the Ray sampler splits sampled data by rows
+
+    assert take_items(joined, np.array([2, 0])).t.tolist() == [2, 0]
+    batch = take_items(Transitions(*(np.arange(3.0),) * 5), np.array([1]))
+    assert isinstance(batch, Transitions) and batch.reward.tolist() == [1.0]
+    with pytest.raises(TypeError, match="container with take\\(rows\\), got int"):
+        take_items(3, np.array([0]))

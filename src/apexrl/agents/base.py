@@ -207,7 +207,9 @@ class Agent:
             ``sample(batch_size)`` (an object with ``keys``), ``update_priorities(keys, priorities)``,
             ``can_sample(batch_size)``, ``__len__``, ``nbytes``, ``state_dict()`` and
             ``load_state_dict(arrays, meta)``; the Ray backend's sharded sampling also reads
-            ``sum_tree.total`` (a :class:`apexrl.replay.PrioritizedReplay` over its own storage has it).
+            ``sum_tree.total`` (a :class:`apexrl.replay.PrioritizedReplay` over its own storage has it)
+            and splits sampled data with :func:`apexrl.replay.take_items` (a NamedTuple of arrays,
+            or a container with ``take(rows)``).
         build_greedy: ``(network, num_envs) -> GreedyPolicy`` or ``None``: a stateful evaluation
             policy (recurrent agents); without it the evaluator calls :attr:`greedy_actions`.
     """

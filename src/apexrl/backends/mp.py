@@ -86,11 +86,10 @@ def start_child(ctx: Any, target: Any, args: tuple[Any, ...], name: str) -> Any:
     return process
 
 
-PRELOAD = ("apexrl.backends.mp", "apexrl.nets", "apexrl.agents.dqn.policy", "apexrl.agents.dpg.policy",
-           "apexrl.agents.sac.policy")
-"""Modules the fork server imports once (torch, Gymnasium, the runtime, the networks and policies of
-the agents), so that a new or restarted worker process starts in milliseconds instead of importing
-them again (seconds per process on a busy 2-core machine)."""
+PRELOAD = ("apexrl.backends.mp", "apexrl.nets")
+"""Modules the fork server imports once (torch, Gymnasium, the runtime and the agent registry, the
+networks), so that a new or restarted worker process starts without importing them again (seconds
+per process on a busy 2-core machine); an agent's own policy module is then a small import."""
 
 
 def worker_context() -> Any:

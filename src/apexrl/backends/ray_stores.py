@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from apexrl.envs import EnvSpecInfo
+from apexrl.replay import take_items
 from apexrl.replay.sharded import combine_samples, shard_counts, split_keys
 from apexrl.runtime.actor import ActorMessage
 from apexrl.runtime.params import _load_flat
@@ -122,20 +123,23 @@ class ReplayShard:
                                    learning_starts=min(config.replay.learning_starts, capacity))
         self.replay = agent_replay(get_agent(algo), dataclasses.replace(config, replay=rcfg), info, seed=seed)
         self.receipts: list[tuple[int, int, list, int, str]] = []
+        self.statuses = 0
 
     def add(self, message: ActorMessage) -> None:
         self.replay.add(message.items, message.priorities)
         self.receipts.append((message.actor, message.env_steps, message.episodes, message.num_transitions,
                               message.node))
 
-    def _status(self) -> tuple[int, float, list]:
+    def _status(self) -> tuple[int, float, list, int]:
+        """``(items held, priority mass, receipts since the last status, status number)``."""
         receipts, self.receipts = self.receipts, []
-        return len(self.replay), self.replay.sum_tree.total, receipts
+        self.statuses += 1
+        return len(self.replay), self.replay.sum_tree.total, receipts, self.statuses
 
-    def drain(self) -> tuple[int, float, list]:
+    def drain(self) -> tuple[int, float, list, int]:
         return self._status()
 
-    def sample(self, n: int) -> tuple[Any, tuple[int, float, list]]:
+    def sample(self, n: int) -> tuple[Any, tuple[int, float, list, int]]:
         return self.replay.sample(n), self._status()
 
     def update_priorities(self, keys: np.ndarray, priorities: np.ndarray) -> None:
@@ -168,6 +172,7 @@ class RayShardedReplay:
         self._rng = np.random.default_rng(seed)
         self._sizes = np.zeros(self.num_shards, dtype=np.int64)
         self._masses = np.zeros(self.num_shards)
+        self._status_seen = np.zeros(self.num_shards, dtype=np.int64)
         self.receipts: list[tuple[int, int, list, int, str]] = []
         self._pending: list[tuple[int, Any]] | None = None
         self._ready: list[np.ndarray] = []
@@ -177,8 +182,12 @@ class RayShardedReplay:
         self.importance_sampling_exponent = 0.0
         self.prefetch_batches = prefetch_batches
 
-    def _absorb(self, j: int, status: tuple[int, float, list]) -> None:
-        self._sizes[j], self._masses[j] = status[0], status[1]
+    def _absorb(self, j: int, status: tuple[int, float, list, int]) -> None:
+        """Take a shard's status: its receipts always; its size and mass only when newer than the
+        last one taken (a prefetched sample's reply can arrive after a later drain's)."""
+        if status[3] > self._status_seen[j]:
+            self._status_seen[j] = status[3]
+            self._sizes[j], self._masses[j] = status[0], status[1]
         self.receipts.extend(status[2])
 
     def drain(self) -> None:
@@ -221,7 +230,7 @@ class RayShardedReplay:
         w = self._whole
         leaves = w.leaves[rows]
         weights = ((leaves.min() / leaves) ** self.importance_sampling_exponent).astype(np.float32)
-        data = type(w.data)(*(np.take(f, rows, axis=0) for f in w.data))
+        data = take_items(w.data, rows)
         return type(w)(keys=w.keys[rows], data=data, weights=weights, leaves=leaves)
 
     def update_priorities(self, keys: np.ndarray, priorities: np.ndarray) -> None:

@@ -11,7 +11,7 @@
   priorities on the actor (Ape-X Algorithm 1).
 """
 
-from apexrl.replay.adder import NStepAdder, concat_items, num_items
+from apexrl.replay.adder import NStepAdder, concat_items, num_items, take_items
 from apexrl.replay.prioritized import PrioritizedReplay
 from apexrl.replay.frame_storage import FrameStorage
 from apexrl.replay.storage import ArrayStorage
@@ -25,4 +25,5 @@ __all__ = [
     "SumTree",
     "concat_items",
     "num_items",
+    "take_items",
 ]

@@ -11,7 +11,7 @@ Python loops run over the ``n`` window positions.
 
 from __future__ import annotations
 
-from typing import Sequence, Union
+from typing import Any, Sequence, Union
 
 import numpy as np
 
@@ -33,6 +33,20 @@ def num_items(items: Items) -> int:
         return len(items)
     raise TypeError(f"expected Transitions, FrameTransitions or a container with __len__ and concat, "
                     f"got {type(items).__name__}")
+
+
+def take_items(items: Any, rows: np.ndarray) -> Any:
+    """The items at ``rows`` ``[K]`` of a sampled batch's data: field by field for a NamedTuple of
+    arrays (:class:`Transitions`), by its ``take(rows)`` for an agent's own container.
+
+    Raises:
+        TypeError: a container that is neither.
+    """
+    if isinstance(items, tuple):
+        return type(items)(*(np.take(f, rows, axis=0) for f in items))
+    if hasattr(items, "take"):
+        return items.take(rows)
+    raise TypeError(f"expected a NamedTuple of arrays or a container with take(rows), got {type(items).__name__}")
 
 
 def concat_items(items: Sequence[Items]) -> Items:

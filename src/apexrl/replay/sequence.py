@@ -20,7 +20,6 @@ which :func:`apexrl.replay.num_items` / :func:`~apexrl.replay.concat_items` acce
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -62,11 +61,6 @@ class SequenceItems:
         """Number of sequences ``N``."""
         return int(np.shape(self.action)[0])
 
-    def __iter__(self) -> Iterator[np.ndarray]:
-        """The arrays in declaration order, as a NamedTuple iterates (``type(items)(*items)`` is a
-        copy: the Ray backend's prefetching sampler splits batches that way)."""
-        return iter([getattr(self, f.name) for f in fields(self)])
-
     @classmethod
     def concat(cls, items: list[SequenceItems]) -> SequenceItems:
         """Concatenate containers along the sequence axis.
@@ -87,6 +81,11 @@ class SequenceItems:
     def field_names(self) -> tuple[str, ...]:
         """The names of the arrays, in declaration order."""
         return tuple(f.name for f in fields(self))
+
+    def take(self, rows: np.ndarray) -> SequenceItems:
+        """The sequences at ``rows`` ``[K]`` (:func:`apexrl.replay.take_items`: the Ray backend's
+        prefetching sampler splits its batches this way)."""
+        return SequenceItems(*(np.take(getattr(self, f.name), rows, axis=0) for f in fields(self)))
 
 
 def _check_int(name: str, flag: str, value: Any, low: int) -> int:

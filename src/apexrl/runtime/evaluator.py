@@ -46,13 +46,10 @@ def evaluate(agent: Agent | str, network: nn.Module, env_id: str, episodes: int,
     if episodes <= 0:
         raise ValueError(f"episodes must be > 0, got {episodes}")
     record = get_agent(agent) if isinstance(agent, str) else agent
-    act: Any = record.greedy_actions
-    if record.build_greedy is not None:  # a stateful (recurrent) evaluation policy, one per batch of envs
-        act = _Stateful(record.build_greedy)
     was_training = network.training
     network.eval()  # noisy layers evaluate with their mean weights
     try:
-        return _evaluate(act, network, env_id, episodes, epsilon, seed, max_episode_steps, max_parallel,
+        return _evaluate(record, network, env_id, episodes, epsilon, seed, max_episode_steps, max_parallel,
                          env_kwargs)
     finally:
         network.train(was_training)
@@ -68,9 +65,8 @@ def periodic_evaluation(agent: Agent | str, network: nn.Module, run: Any, index:
     one more greedy episode (:func:`evaluation_video`); a failure there is logged and does not
     fail the evaluation. ``tag`` (``env_frames``, ``learner_steps``) names the video."""
     returns = evaluate(agent, network, run.env_id, run.eval_episodes, epsilon=run.eval_epsilon,
-                       seed=run.seed + 100_000 + 1_000 * index, max_episode_steps=run.eval_max_episode_steps,
-                       **env_kwargs)
-    k = getattr(run, "video_every_evals", 0)
+                       seed=_eval_seed(run, index), max_episode_steps=run.eval_max_episode_steps, **env_kwargs)
+    k = run.video_every_evals
     if k > 0 and (index + 1) % k == 0 and run.run_dir:
         try:
             evaluation_video(agent, network, run, index, env_kwargs, tag or {})
@@ -100,7 +96,7 @@ def evaluation_video(agent: Agent | str, network: nn.Module, run: Any, index: in
     network.eval()
     try:
         (video,) = record_videos(network, run.env_id, 1, out, epsilon=run.eval_epsilon,
-                                 seed=run.seed + 100_000 + 1_000 * index, max_steps=run.eval_max_episode_steps,
+                                 seed=_eval_seed(run, index), max_steps=run.eval_max_episode_steps,
                                  env_kwargs=env_kwargs, agent=record)
     finally:
         network.train(was_training)
@@ -110,14 +106,12 @@ def evaluation_video(agent: Agent | str, network: nn.Module, run: Any, index: in
     return path
 
 
-class _Stateful:
-    """An agent's :attr:`~apexrl.agents.base.Agent.build_greedy`, built anew for each batch of envs."""
-
-    def __init__(self, build: Any) -> None:
-        self.build = build
+def _eval_seed(run: Any, index: int) -> int:
+    """The env seed of the ``index``-th periodic evaluation: apart from training and earlier ones."""
+    return run.seed + 100_000 + 1_000 * index
 
 
-def _evaluate(act: Any, network: nn.Module, env_id: str, episodes: int, epsilon: float, seed: int, max_episode_steps: int,
+def _evaluate(agent: Agent, network: nn.Module, env_id: str, episodes: int, epsilon: float, seed: int, max_episode_steps: int,
               max_parallel: int, env_kwargs: dict[str, Any]) -> list[float]:
     returns: list[float] = []
     rng = derive_seeds(seed, 0, 0, 1, role="eval").rng()
@@ -126,19 +120,17 @@ def _evaluate(act: Any, network: nn.Module, env_id: str, episodes: int, epsilon:
     while remaining > 0:
         n = min(max_parallel, remaining)
         seeds = list(derive_seeds(seed, batch_index, 0, n, role="eval").env_seeds)
-        returns += _evaluate_batch(act, network, env_id, n, epsilon, seeds, max_episode_steps, rng, env_kwargs)
+        returns += _evaluate_batch(agent, network, env_id, n, epsilon, seeds, max_episode_steps, rng, env_kwargs)
         remaining -= n
         batch_index += 1
     return returns
 
 
-def _evaluate_batch(act: Any, network: nn.Module, env_id: str, n: int, epsilon: float, seed: list[int], max_steps: int,
+def _evaluate_batch(agent: Agent, network: nn.Module, env_id: str, n: int, epsilon: float, seed: list[int], max_steps: int,
                     rng: np.random.Generator, env_kwargs: dict[str, Any]) -> list[float]:
     envs = make_vector_env(env_id, n, seed, training=False, context="evaluator", **env_kwargs)
-    observe = None
-    if isinstance(act, _Stateful):
-        greedy = act.build(network, n)
-        act, observe = (lambda net, o, space, eps, r: greedy.act(o, eps, r)), greedy.observe
+    # a stateful (recurrent) evaluation policy, one per batch of envs, or the agent's stateless one
+    greedy = agent.build_greedy(network, n) if agent.build_greedy is not None else None
     try:
         obs, _ = envs.reset(seed=seed)
         running = np.ones(n, dtype=bool)
@@ -147,10 +139,11 @@ def _evaluate_batch(act: Any, network: nn.Module, env_id: str, n: int, epsilon: 
         result: dict[int, float] = {}
         space = envs.single_action_space
         while running.any():
-            actions = act(network, obs, space, epsilon, rng)
+            actions = (agent.greedy_actions(network, obs, space, epsilon, rng) if greedy is None
+                       else greedy.act(obs, epsilon, rng))
             obs, reward, terminated, truncated, info = envs.step(actions)
-            if observe is not None:
-                observe(np.asarray(reward, dtype=np.float32), terminated, truncated)
+            if greedy is not None:
+                greedy.observe(np.asarray(reward, dtype=np.float32), terminated, truncated)
             partial += np.asarray(reward, dtype=np.float64)
             steps += 1
             for i, ret, _ in completed_episodes(info):

@@ -85,3 +85,17 @@ def test_shard_counts_follow_masses_and_refuse_empty():
     assert counts[1] / counts.sum() == pytest.approx(0.75, abs=0.01)
     with pytest.raises(ValueError, match="every replay shard"):
         shard_counts([0.0, 0.0], 4, rng)
+
+
+def test_the_ray_view_keeps_the_newest_shard_status_and_every_receipt():
+    """A prefetched sample's reply (an older status) can arrive after a later drain's: sizes and
+    masses stay those of the newest status, the receipts of both are kept (no Ray cluster needed)."""
+    pytest.importorskip("ray", reason="the ray extra is part of the test install")
+    from apexrl.backends.ray_stores import RayShardedReplay
+
+    view = RayShardedReplay([object(), object()], seed=0)
+    view._absorb(0, (120, 7.5, ["drained"], 2))  # the drain, answered second by the shard
+    view._absorb(0, (100, 6.0, ["prefetched"], 1))  # the earlier sample request, read afterwards
+    view._absorb(1, (30, 1.0, [], 1))
+    assert len(view) == 150 and view._masses.tolist() == [7.5, 1.0]
+    assert view.receipts == ["drained", "prefetched"]
