@@ -10,6 +10,8 @@ to 0.4⁸ instead of giving four environments 0.4 and four 0.4⁸.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 
@@ -48,3 +50,41 @@ def environment_epsilons(actor: int, num_actors: int, num_envs: int, epsilon: fl
         return np.full(num_envs, apex_epsilon(actor, num_actors, epsilon, alpha))
     m = num_actors * num_envs
     return np.array([apex_epsilon(actor * num_envs + e, m, epsilon, alpha) for e in range(num_envs)])
+
+
+class EpsilonSchedule:
+    """The ε-greedy rates ``[E]`` float64 of one actor's environments over its frames: from
+    ``epsilon_start`` down to each environment's final rate (:func:`environment_epsilons`) linearly
+    over ``epsilon_decay_frames`` emulator frames (none: the final rates from the start).
+
+    Args:
+        config: the run's configuration; reads ``run.num_actors`` and the ``actor`` group's
+            ``envs_per_actor``, ``epsilon``, ``epsilon_alpha``, ``epsilon_per_env``,
+            ``epsilon_start``, ``epsilon_decay_frames`` (:class:`apexrl.config.EpsilonGreedyConfig`).
+        index: the actor's index.
+    """
+
+    def __init__(self, config: Any, index: int) -> None:
+        acfg = config.actor
+        self.final = environment_epsilons(index, config.run.num_actors, acfg.envs_per_actor, acfg.epsilon,
+                                          acfg.epsilon_alpha, acfg.epsilon_per_env)
+        self.start = acfg.epsilon_start
+        self.decay_frames = acfg.epsilon_decay_frames
+
+    def at(self, frames: int) -> np.ndarray:
+        """The rates ``[E]`` after ``frames`` emulator frames of this actor."""
+        if self.decay_frames <= 0:
+            return self.final
+        left = max(0.0, 1.0 - frames / self.decay_frames)
+        return self.final + (self.start - self.final) * left
+
+
+def epsilon_greedy(q: np.ndarray, epsilon: np.ndarray | float, rng: np.random.Generator) -> np.ndarray:
+    """Actions ``[E]`` int64: ``argmax_a q`` (``q`` ``[E, A]``), replaced by a uniform action in
+    environment ``e`` with probability ``epsilon[e]`` (or one rate for all)."""
+    actions = q.argmax(axis=1).astype(np.int64)
+    if np.max(epsilon) > 0.0:
+        explore = rng.random(len(actions)) < epsilon
+        if explore.any():
+            actions[explore] = rng.integers(0, q.shape[1], size=int(explore.sum()))
+    return actions

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from apexrl.agents.base import PolicyStep
-from apexrl.agents.exploration import apex_epsilon, environment_epsilons
+from apexrl.agents.exploration import EpsilonSchedule, apex_epsilon, epsilon_greedy
 
 __all__ = ["EpsilonGreedyPolicy", "apex_epsilon", "build_learner", "build_network", "build_policy", "greedy_actions"]
 
@@ -36,24 +36,14 @@ class EpsilonGreedyPolicy:
     """
 
     def __init__(self, config: Any, network: Any, index: int, rng: np.random.Generator) -> None:
-        acfg = config.actor
         self.network = network
         self.noisy = bool(config.learner.noisy)
         if not self.noisy:
             network.eval()
         self.rng = rng
-        self.final_epsilon = environment_epsilons(index, config.run.num_actors, acfg.envs_per_actor, acfg.epsilon,
-                                                  acfg.epsilon_alpha, acfg.epsilon_per_env)  # [E]
-        self.epsilon_start = acfg.epsilon_start
-        self.epsilon_decay_frames = acfg.epsilon_decay_frames
-        self.epsilon = self._epsilon_at(0)
+        self.schedule = EpsilonSchedule(config, index)
+        self.epsilon = self.schedule.at(0)
         self._first = True
-
-    def _epsilon_at(self, frames: int) -> np.ndarray:
-        if self.epsilon_decay_frames <= 0:
-            return self.final_epsilon
-        left = max(0.0, 1.0 - frames / self.epsilon_decay_frames)
-        return self.final_epsilon + (self.epsilon_start - self.final_epsilon) * left
 
     def _q(self, obs: np.ndarray) -> np.ndarray:
         import torch
@@ -69,11 +59,7 @@ class EpsilonGreedyPolicy:
             reset_noise(self.network)  # new noise for every action selection
         self._first = False
         q = self._q(obs)
-        actions = q.argmax(axis=1)
-        if self.epsilon.max() > 0.0:
-            explore = self.rng.random(len(actions)) < self.epsilon
-            if explore.any():
-                actions[explore] = self.rng.integers(0, q.shape[1], size=int(explore.sum()))
+        actions = epsilon_greedy(q, self.epsilon, self.rng)
         q_taken = q[np.arange(len(actions)), actions].astype(np.float32)
         return PolicyStep(actions, actions, q_taken, q.max(axis=1).astype(np.float32))
 
@@ -83,8 +69,8 @@ class EpsilonGreedyPolicy:
 
     def advance(self, frames: int) -> None:
         """Continue the ε decay at the actor's ``frames`` emulator frames."""
-        if self.epsilon_decay_frames > 0:
-            self.epsilon = self._epsilon_at(frames)
+        if self.schedule.decay_frames > 0:
+            self.epsilon = self.schedule.at(frames)
 
 
 def build_network(config: Any, info: Any) -> Any:

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from apexrl.agents.base import PolicyStep
-from apexrl.agents.exploration import environment_epsilons
+from apexrl.agents.exploration import EpsilonSchedule, epsilon_greedy
 
 __all__ = ["R2D2Greedy", "R2D2Policy", "RecurrentActing", "build_adder", "build_greedy", "build_learner",
            "build_network", "build_policy", "build_replay", "greedy_actions"]
@@ -88,26 +88,14 @@ class R2D2Policy(RecurrentActing):
         network.eval()
         super().__init__(network, acfg.envs_per_actor)
         self.rng = rng
-        self.final_epsilon = environment_epsilons(index, config.run.num_actors, acfg.envs_per_actor, acfg.epsilon,
-                                                  acfg.epsilon_alpha, acfg.epsilon_per_env)
-        self.epsilon_start = acfg.epsilon_start
-        self.epsilon_decay_frames = acfg.epsilon_decay_frames
-        self.epsilon = self._epsilon_at(0)
-
-    def _epsilon_at(self, frames: int) -> np.ndarray:
-        if self.epsilon_decay_frames <= 0:
-            return self.final_epsilon
-        left = max(0.0, 1.0 - frames / self.epsilon_decay_frames)
-        return self.final_epsilon + (self.epsilon_start - self.final_epsilon) * left
+        self.schedule = EpsilonSchedule(config, index)
+        self.epsilon = self.schedule.at(0)
 
     def step(self, obs: np.ndarray) -> PolicyStep:
         """ε-greedy actions ``[E]`` int64 on ``obs [E, *obs_shape]``; the actions become the next
         step's previous-action inputs."""
         q, entering = self.q_step(obs)
-        actions = q.argmax(axis=1).astype(np.int64)
-        explore = self.rng.random(len(actions)) < self.epsilon
-        if explore.any():
-            actions[explore] = self.rng.integers(0, q.shape[1], size=int(explore.sum()))
+        actions = epsilon_greedy(q, self.epsilon, self.rng)
         self.prev_action = actions.copy()
         return PolicyStep(actions, actions, extras={"state": entering})
 
@@ -119,8 +107,8 @@ class R2D2Policy(RecurrentActing):
 
     def advance(self, frames: int) -> None:
         """Continue the optional ε decay at the actor's ``frames`` emulator frames."""
-        if self.epsilon_decay_frames > 0:
-            self.epsilon = self._epsilon_at(frames)
+        if self.schedule.decay_frames > 0:
+            self.epsilon = self.schedule.at(frames)
 
 
 class R2D2Greedy(RecurrentActing):
